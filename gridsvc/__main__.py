@@ -1,0 +1,3 @@
+from gridsvc.cli import main
+
+main()

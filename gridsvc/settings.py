@@ -1,0 +1,65 @@
+"""All configuration, read from ``GRIDSVC_*`` environment variables in one place.
+
+Nothing else in the package reads the environment. ``Settings.from_env()`` is called by the
+app factory and the CLI; tests build ``Settings`` directly.
+
+Each field ``x`` is read from ``GRIDSVC_X`` (e.g. ``database_url`` from
+``GRIDSVC_DATABASE_URL``); the README's configuration table lists them with their meaning.
+The database defaults to a SpatiaLite file ``<instance_dir>/gridsvc.sqlite``; PostGIS is any
+``postgresql://`` URL.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Runtime settings. Build with ``Settings.from_env()`` or directly in tests."""
+
+    database_url: str = ""
+    instance_dir: Path = field(default_factory=lambda: Path("instance"))
+    levels: str = ""
+    contain_tolerance_m: float = 1.0
+    overlap_tolerance_m2: float = 1.0
+    gap_min_m2: float = 1.0
+    nearest_radius_m: float = 200.0
+    household_radius_m: float = 300.0
+    batch_limit: int = 10_000
+    max_upload_mb: int = 200
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            db_file = Path(self.instance_dir).resolve() / "gridsvc.sqlite"
+            object.__setattr__(self, "database_url", f"sqlite:///{db_file}")
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        """Read every ``GRIDSVC_<FIELD>`` variable, converting to the field's type."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"GRIDSVC_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            kind = f.type if isinstance(f.type, str) else f.type.__name__
+            try:
+                if kind == "float":
+                    values[f.name] = float(raw)
+                elif kind == "int":
+                    values[f.name] = int(raw)
+                elif kind == "Path":
+                    values[f.name] = Path(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError as exc:
+                raise ValueError(f"GRIDSVC_{f.name.upper()}={raw!r} is not a valid {kind}") from exc
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

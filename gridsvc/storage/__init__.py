@@ -1,0 +1,1 @@
+"""Storage: the database engine (SpatiaLite or PostGIS), ORM models and queries."""

@@ -1,0 +1,114 @@
+"""Database engines for the two backends, and the session factory.
+
+SpatiaLite: SQLAlchemy's pysqlite dialect needs a ``sqlite3`` module that can load extensions.
+Python builds (pyenv's among them) often lack ``enable_load_extension``; then the
+``pysqlite3`` module from the ``pysqlite3-binary`` wheel is used instead, which loads Debian's
+``mod_spatialite`` (package libsqlite3-mod-spatialite). ``SPATIALITE_LIBRARY_PATH`` overrides
+the module name. Each connection gets WAL journaling and foreign keys on.
+
+PostGIS: any ``postgresql+psycopg://`` URL; the ``postgis`` extension is created by the first
+migration if missing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from geoalchemy2.admin.dialects.sqlite import init_spatialite
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
+
+from gridsvc.settings import Settings
+
+
+class StorageError(RuntimeError):
+    """The database cannot be used (missing extension, unreachable server)."""
+
+
+def sqlite_module() -> ModuleType:
+    """The DB-API module for SQLite: the standard one if it can load extensions."""
+    import sqlite3
+
+    if hasattr(sqlite3.connect(":memory:"), "enable_load_extension"):
+        return sqlite3
+    try:
+        import pysqlite3.dbapi2 as pysqlite3  # type: ignore[import-not-found]
+    except ImportError as exc:  # pragma: no cover - depends on the platform
+        raise StorageError(
+            "this Python's sqlite3 cannot load extensions and pysqlite3-binary is not "
+            "installed; install it or use a Python built with extension loading"
+        ) from exc
+    return pysqlite3
+
+
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # transactions are begun by the "begin" listener
+    dbapi_conn.enable_load_extension(True)
+    try:
+        dbapi_conn.load_extension(os.environ.get("SPATIALITE_LIBRARY_PATH", "mod_spatialite"))
+    except Exception as exc:
+        raise StorageError(
+            "cannot load SpatiaLite (Debian package libsqlite3-mod-spatialite): " + str(exc)
+        ) from exc
+    finally:
+        dbapi_conn.enable_load_extension(False)
+    dbapi_conn.execute("PRAGMA foreign_keys = ON")
+    dbapi_conn.execute("PRAGMA journal_mode = WAL")
+    dbapi_conn.execute("PRAGMA busy_timeout = 30000")
+    init_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine for a SpatiaLite file or a PostGIS database."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(parsed.database)), exist_ok=True)
+        engine = create_engine(
+            parsed.set(drivername="sqlite+pysqlite"),
+            module=sqlite_module(),
+            poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
+            **kwargs,
+        )
+        event.listen(engine, "connect", _on_sqlite_connect)
+        # Let SQLAlchemy, not pysqlite, manage transactions so BEGIN covers reads and DDL too.
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        if parsed.drivername == "postgresql":
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+    raise StorageError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+
+
+@dataclass
+class Database:
+    """An engine plus its session factory. One per app or CLI run."""
+
+    engine: Engine
+    sessions: sessionmaker[Session]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        engine = make_engine(settings.database_url)
+        return cls(engine, sessionmaker(engine, expire_on_commit=False))
+
+    @property
+    def backend(self) -> str:
+        return "spatialite" if self.engine.dialect.name == "sqlite" else "postgis"
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()

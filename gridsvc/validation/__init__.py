@@ -1,0 +1,1 @@
+"""Boundary validation: rules over records plus the stored tree, producing a report."""
