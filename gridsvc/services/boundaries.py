@@ -1,0 +1,280 @@
+"""Boundary import, validation of stored data, and export.
+
+An import is one transaction: every feature is validated against the file and the stored tree
+first; with any error nothing is stored. Otherwise units are upserted by code, parents before
+children: a unit whose fields and geometry are unchanged is left alone (no new version), so
+re-importing the same file changes nothing. Units missing from the file are kept: a file may
+hold one district's subtree. A unit's ``path`` follows its parent when the parent changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import shapely
+from geoalchemy2.shape import from_shape
+from sqlalchemy import func, insert, update
+from sqlalchemy.orm import Session
+
+from gridsvc.io.boundaries import BoundaryFileError, read_boundaries, write_records
+from gridsvc.io.records import BoundaryRecord
+from gridsvc.services.context import Services
+from gridsvc.services.errors import InvalidInput
+from gridsvc.services.tree import subtree
+from gridsvc.storage import units as q
+from gridsvc.storage.models import SRID, Unit
+from gridsvc.validation.report import Problem, Report
+from gridsvc.validation.rules import ExistingUnit, validate_records
+
+Progress = Callable[[str, int, int], None]
+BOUNDARIES = "boundaries"  # the revision counter that spatial indexes watch
+
+
+def _quiet(_step: str, _done: int, _total: int) -> None:
+    pass
+
+
+@dataclass
+class ImportOutcome:
+    report: Report
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    stored: bool = False
+    dry_run: bool = False
+    revision: int | None = None
+
+    def as_dict(self, with_geometry: bool = False) -> dict[str, Any]:
+        return {
+            "stored": self.stored,
+            "dry_run": self.dry_run,
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "revision": self.revision,
+            "report": self.report.as_dict(with_geometry),
+        }
+
+
+def _code_problems(records: Sequence[BoundaryRecord]) -> list[Problem]:
+    """Codes become path segments: refuse the characters that would break them."""
+    return [
+        Problem("error", "bad-value", f"code {r.code!r} may not contain '/' or spaces",
+                code=r.code, row=r.row, layer=r.layer, field="code")
+        for r in records
+        if r.code and ("/" in r.code or any(ch.isspace() for ch in r.code))
+    ]
+
+
+def _existing_context(
+    session: Session, records: Sequence[BoundaryRecord]
+) -> dict[str, ExistingUnit]:
+    """Stored units the file refers to: the file's own codes, their parents, and the stored
+    children of both (siblings and children for the overlap, gap and containment rules)."""
+    codes = {r.code for r in records if r.code}
+    parents = {r.parent_code for r in records if r.parent_code}
+    stored = q.units_by_codes(session, codes | parents)
+    units = list(stored.values()) + q.children_of_ids(session, [u.id for u in stored.values()])
+    unique = {u.code: u for u in units}
+    ordered = list(unique.values())
+    geoms = q.geometries(ordered)
+    out: dict[str, ExistingUnit] = {}
+    for unit, geom in zip(ordered, geoms, strict=True):
+        path_codes = q.codes_in_path(unit.path)
+        parent_code = path_codes[-2] if len(path_codes) > 1 else None
+        out[unit.code] = ExistingUnit(
+            code=unit.code, level=unit.level, parent_code=parent_code, geometry=geom,
+            name=unit.name,
+        )
+    return out
+
+
+def _values(rec: BoundaryRecord, level: int) -> dict[str, Any]:
+    return {
+        "name": rec.name,
+        "level": level,
+        "leader_name": rec.leader or None,
+        "leader_phone": rec.phone or None,
+        "households": rec.households,
+        "address": rec.address or None,
+        "properties": rec.properties or {},
+    }
+
+
+def _same_geometry(stored: Any, new: Any) -> bool:
+    """Same vertices, whatever the ring orientation and start vertex (a Shapefile writer
+    turns outer rings clockwise, so its export must re-import as unchanged)."""
+    if stored is None or new is None:
+        return stored is None and new is None
+    old = shapely.from_wkb(q.wkb_bytes(stored))
+    return bool(shapely.equals_exact(shapely.normalize(old), shapely.normalize(new),
+                                     tolerance=1e-10))
+
+
+def _as_multipolygon(geom: Any) -> Any:
+    """The service-area column holds MULTIPOLYGONs; a file's Polygon is promoted."""
+    if geom is not None and geom.geom_type == "Polygon":
+        return shapely.MultiPolygon([geom])
+    return geom
+
+
+def _store(
+    session: Session, svc: Services, records: Sequence[BoundaryRecord], progress: Progress
+) -> tuple[int, int, int]:
+    """Upsert records level by level; returns (created, updated, unchanged)."""
+    codes = {r.code for r in records} | {r.parent_code for r in records if r.parent_code}
+    known = q.units_by_codes(session, codes)
+    paths = {code: (u.id, u.path) for code, u in known.items()}
+    created = updated = unchanged = 0
+    total = len(records)
+    for level in sorted({svc.hierarchy.resolve(r.level).level for r in records}):
+        batch = [r for r in records if svc.hierarchy.resolve(r.level).level == level]
+        new_rows: list[dict[str, Any]] = []
+        for rec in batch:
+            parent_id, parent_path = paths[rec.parent_code] if rec.parent_code else (None, None)
+            path = q.path_for(parent_path, rec.code)
+            values = _values(rec, level) | {"parent_id": parent_id, "path": path}
+            geom = from_shape(rec.geometry, srid=SRID)
+            service_area = _as_multipolygon(rec.service_area)
+            area = None if service_area is None else from_shape(service_area, srid=SRID)
+            unit = known.get(rec.code)
+            if unit is None:
+                new_rows.append(values | {"code": rec.code, "geom": geom, "service_area": area,
+                                          "version": 1})
+                continue
+            changed = {k: v for k, v in values.items() if getattr(unit, k) != v}
+            if not _same_geometry(unit.geom, rec.geometry):
+                changed["geom"] = geom
+            if not _same_geometry(unit.service_area, service_area):
+                changed["service_area"] = area
+            if changed:
+                if "path" in changed:  # moved to another parent: its subtree follows
+                    _move_subtree(session, unit.path, path)
+                for key, value in changed.items():
+                    setattr(unit, key, value)
+                updated += 1
+            else:
+                unchanged += 1
+            paths[rec.code] = (unit.id, path)
+        session.flush()
+        if new_rows:
+            result = session.execute(
+                insert(Unit).returning(Unit.id, Unit.code, Unit.path), new_rows
+            )
+            for unit_id, code, path in result:
+                paths[code] = (unit_id, path)
+            created += len(new_rows)
+        progress("store", created + updated + unchanged, total)
+    return created, updated, unchanged
+
+
+def _move_subtree(session: Session, old_path: str, new_path: str) -> None:
+    session.execute(
+        update(Unit)
+        .where(q.subtree_filter(old_path), Unit.path != old_path)
+        .values(path=new_path + func.substr(Unit.path, len(old_path) + 1))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def import_records(
+    svc: Services,
+    records: Sequence[BoundaryRecord],
+    *,
+    report: Report | None = None,
+    repair: bool = False,
+    dry_run: bool = False,
+    progress: Progress = _quiet,
+) -> ImportOutcome:
+    """Validate records against the stored tree and, if clean, store them in one transaction."""
+    report = report or Report()
+    for problem in _code_problems(records):
+        report.add(problem)
+    with svc.db.session() as session:
+        progress("load", 0, 1)
+        existing = _existing_context(session, records)
+    progress("validate", 0, len(records))
+    s = svc.settings
+    result = validate_records(
+        list(records), svc.hierarchy, existing=existing, repair=repair,
+        contain_tolerance_m=s.contain_tolerance_m, overlap_tolerance_m2=s.overlap_tolerance_m2,
+        gap_min_m2=s.gap_min_m2,
+    )
+    report.problems.extend(result.report.problems)
+    report.features = len(records)
+    report.repaired += result.report.repaired
+    outcome = ImportOutcome(report, dry_run=dry_run)
+    if not report.ok or dry_run:
+        return outcome
+    with svc.db.session() as session:
+        created, updated, unchanged = _store(session, svc, result.records, progress)
+        if created or updated:
+            outcome.revision = q.bump_revision(session, BOUNDARIES)
+    outcome.created, outcome.updated, outcome.unchanged = created, updated, unchanged
+    outcome.stored = True
+    return outcome
+
+
+def import_file(
+    svc: Services,
+    path: Path,
+    *,
+    encoding: str | None = None,
+    field_map: dict[str, str] | None = None,
+    crs: str | None = None,
+    repair: bool = False,
+    dry_run: bool = False,
+    progress: Progress = _quiet,
+) -> ImportOutcome:
+    """Read a boundary file (GeoJSON, GeoPackage, Shapefile or zip) and import it."""
+    progress("read", 0, 1)
+    try:
+        read = read_boundaries(Path(path), encoding=encoding, field_map=field_map, crs=crs)
+    except BoundaryFileError as exc:
+        raise InvalidInput(str(exc), field="file") from exc
+    report = Report(problems=list(read.problems))
+    return import_records(svc, read.records, report=report, repair=repair, dry_run=dry_run,
+                          progress=progress)
+
+
+def stored_records(svc: Services, root: str | None = None) -> list[BoundaryRecord]:
+    """The stored tree (or a subtree) as interchange records, parents first."""
+    views = subtree(svc, root, with_geometry=True)
+    return [
+        BoundaryRecord(
+            row=i, code=v.props["code"], name=v.props["name"], level=v.props["level"],
+            parent_code=v.props["parent_code"], geometry=v.geometry, leader=v.props["leader"],
+            phone=v.props["phone"], households=v.props["households"],
+            address=v.props["address"], service_area=v.service_area,
+            properties=dict(v.props["properties"]),
+        )
+        for i, v in enumerate(views, start=1)
+    ]
+
+
+def validate_stored(svc: Services, root: str | None = None) -> Report:
+    """Run every validation rule over the stored tree (or a subtree)."""
+    records = stored_records(svc, root)
+    existing: dict[str, ExistingUnit] = {}
+    if root is not None and records and records[0].parent_code:
+        with svc.db.session() as session:
+            existing = _existing_context(session, records[:1])
+    s = svc.settings
+    result = validate_records(
+        records, svc.hierarchy, existing=existing,
+        contain_tolerance_m=s.contain_tolerance_m, overlap_tolerance_m2=s.overlap_tolerance_m2,
+        gap_min_m2=s.gap_min_m2,
+    )
+    result.report.features = len(records)
+    return result.report
+
+
+def export_tree(svc: Services, path: Path, fmt: str | None = None, root: str | None = None) -> int:
+    """Write the tree or a subtree to GeoJSON, GeoPackage or zipped Shapefile; returns count."""
+    records = stored_records(svc, root)
+    names = {lv.level: f"level{lv.level}_{lv.key}" for lv in svc.hierarchy.levels}
+    write_records(records, Path(path), fmt, layer_names=names)
+    return len(records)

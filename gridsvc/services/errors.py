@@ -1,0 +1,43 @@
+"""Errors the service layer raises. Each has a stable ``slug`` that the web layer turns into
+an application/problem+json ``type`` (``/problems/<slug>``) and the CLI prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    slug = "service-error"
+    title = "Request failed"
+    status = 400
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class NotFound(ServiceError):
+    slug = "not-found"
+    title = "Not found"
+    status = 404
+
+
+class InvalidInput(ServiceError):
+    slug = "invalid-input"
+    title = "Invalid input"
+    status = 400
+
+
+class ValidationFailed(ServiceError):
+    """A boundary file or edit broke validation rules; ``extra["report"]`` holds the report."""
+
+    slug = "validation-failed"
+    title = "Validation failed"
+    status = 422
+
+
+class Conflict(ServiceError):
+    slug = "conflict"
+    title = "Conflict"
+    status = 409

@@ -1,0 +1,135 @@
+"""Queries over the ``units`` table that both backends answer the same way.
+
+Paths are materialised as ``/<root code>/<child code>/.../<own code>/``, so a subtree is a
+prefix match and a unit's ancestors are read off its path. Codes therefore never contain "/"
+(validation refuses them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import shapely
+from geoalchemy2.shape import from_shape
+from shapely.geometry import box
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import ColumnElement, Select, and_, func, select, text, update
+from sqlalchemy.orm import Session, aliased
+
+from gridsvc.storage.models import SRID, Revision, Unit, utcnow
+
+CHUNK = 5_000  # bound parameters per IN (...) list; SQLite allows 32,766
+
+
+def path_for(parent_path: str | None, code: str) -> str:
+    return f"{parent_path or '/'}{code}/"
+
+
+def codes_in_path(path: str) -> list[str]:
+    """Ancestor codes, root first, the unit's own code last."""
+    return [c for c in path.split("/") if c]
+
+
+def chunks(items: Sequence[str], size: int = CHUNK) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def units_by_codes(session: Session, codes: Iterable[str]) -> dict[str, Unit]:
+    wanted = sorted(set(codes))
+    found: dict[str, Unit] = {}
+    for part in chunks(wanted):
+        for unit in session.scalars(select(Unit).where(Unit.code.in_(part))):
+            found[unit.code] = unit
+    return found
+
+
+def children_of_ids(session: Session, ids: Iterable[int]) -> list[Unit]:
+    wanted = sorted(set(ids))
+    out: list[Unit] = []
+    for start in range(0, len(wanted), CHUNK):
+        part = wanted[start : start + CHUNK]
+        out.extend(session.scalars(select(Unit).where(Unit.parent_id.in_(part))))
+    return out
+
+
+def subtree_filter(path: str) -> ColumnElement[bool]:
+    """Units at or below the unit with this path."""
+    return Unit.path.startswith(path, autoescape=True)
+
+
+def bbox_filter(session: Session, bbox: tuple[float, float, float, float]) -> ColumnElement[bool]:
+    """Units whose geometry intersects a wgs84 bbox, using each backend's spatial index."""
+    minx, miny, maxx, maxy = bbox
+    envelope = from_shape(box(minx, miny, maxx, maxy), srid=SRID)
+    exact = func.ST_Intersects(Unit.geom, envelope)
+    if session.get_bind().dialect.name != "sqlite":
+        return exact  # PostGIS ST_Intersects uses the GiST index by itself
+    # SpatiaLite only uses its R*Tree when asked explicitly.
+    candidates = text(
+        "SELECT pkid FROM idx_units_geom WHERE xmin <= :maxx AND xmax >= :minx "
+        "AND ymin <= :maxy AND ymax >= :miny"
+    ).bindparams(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
+    return and_(Unit.id.in_(candidates), exact)
+
+
+def with_parent_code() -> tuple[Select, type[Unit]]:
+    """``select(Unit, parent.code)``: units with their parent's code in one query."""
+    parent = aliased(Unit)
+    stmt = select(Unit, parent.code).outerjoin(parent, Unit.parent_id == parent.id)
+    return stmt, parent
+
+
+def wkb_bytes(element: Any) -> bytes | None:
+    """A stored geometry's (E)WKB: PostGIS gives bytes, SpatiaLite a hex string."""
+    if element is None:
+        return None
+    data = element.data
+    return bytes.fromhex(data) if isinstance(data, str) else bytes(data)
+
+
+def geometries(units: Sequence[Unit], attr: str = "geom") -> list[BaseGeometry | None]:
+    """Decode many stored geometries at once (vectorised WKB parsing)."""
+    data = [wkb_bytes(getattr(u, attr)) for u in units]
+    return list(shapely.from_wkb(data)) if data else []
+
+
+def bump_revision(session: Session, name: str) -> int:
+    """Move a dataset's revision counter on (creating it), returning the new value."""
+    rev = session.get(Revision, name)
+    if rev is None:
+        rev = Revision(name=name, value=1)
+        session.add(rev)
+    else:
+        session.execute(
+            update(Revision)
+            .where(Revision.name == name)
+            .values(value=Revision.value + 1, updated_at=utcnow())
+        )
+        session.refresh(rev)
+    session.flush()
+    return rev.value
+
+
+def revision(session: Session, name: str) -> int:
+    value = session.scalar(select(Revision.value).where(Revision.name == name))
+    return value or 0
+
+
+@dataclass(frozen=True)
+class LevelCount:
+    level: int
+    count: int
+
+
+def descendant_counts(session: Session, path: str) -> list[LevelCount]:
+    """How many units of each level lie below the unit with this path."""
+    rows = session.execute(
+        select(Unit.level, func.count())
+        .where(subtree_filter(path), Unit.path != path)
+        .group_by(Unit.level)
+        .order_by(Unit.level)
+    )
+    return [LevelCount(level, count) for level, count in rows]
