@@ -1,0 +1,34 @@
+"""The Flask web layer: an app factory and one blueprint per resource.
+
+Blueprints call the service layer (``gridsvc.services``) only; the ``Services`` object lives in
+``app.extensions["gridsvc"]``. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+
+from gridsvc.services.context import Services
+from gridsvc.settings import Settings
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the app for ``settings`` (``Settings.from_env()`` when none are given)."""
+    from gridsvc.web import boundaries, meta, units
+    from gridsvc.web.problems import register_problem_handlers
+
+    settings = settings or Settings.from_env()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_mb * 1024 * 1024
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese names stay readable
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["gridsvc"] = Services.from_settings(settings)
+    register_problem_handlers(app)
+    app.register_blueprint(meta.bp)
+    app.register_blueprint(units.bp)
+    app.register_blueprint(boundaries.bp)
+    return app
+
+
+def current_services() -> Services:
+    return current_app.extensions["gridsvc"]

@@ -1,0 +1,448 @@
+"""The OpenAPI 3.1 document of every ``/api/v1`` route, served at ``/api/v1/openapi.json``.
+
+tests/test_openapi.py checks that its paths equal the app's routes and that real responses
+validate against its schemas, so the two cannot drift apart. Built on each call (it is small).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROBLEM = "application/problem+json"
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _content(media: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {media: {"schema": schema}}
+
+
+def _ok(description: str, **media: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": dict(media)}
+
+
+def _json(schema: str) -> dict[str, Any]:
+    return {"schema": _ref(schema)}
+
+
+def _param(name: str, description: str, schema: dict[str, Any], where: str = "query",
+           required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "description": description,
+            "required": required or where == "path", "schema": schema}
+
+
+def _problems(*statuses: int) -> dict[str, Any]:
+    names = {400: "BadRequest", 404: "NotFound", 413: "PayloadTooLarge",
+             422: "ValidationFailed"}
+    return {str(s): {"$ref": f"#/components/responses/{names[s]}"} for s in statuses}
+
+
+NULLABLE_STR = {"type": ["string", "null"]}
+CODE = _param("code", "The unit's code", {"type": "string"})
+FORMAT = _param("f", "Response format; overrides the Accept header",
+                {"type": "string", "enum": ["json", "geojson"]})
+WITH_GEOMETRY = _param("geometry", "Include geometry (wgs84 GeoJSON) in JSON responses",
+                       {"type": "string", "enum": ["0", "1", "true", "false"]})
+MAX_LEVEL = _param("max_level", "Deepest level to include: number or level key",
+                   {"type": "string"})
+UNIT_QUERY = _param("unit", "Limit to the subtree under this unit code", {"type": "string"})
+
+GEOMETRY = {
+    "type": "object",
+    "description": "A GeoJSON geometry in wgs84 (RFC 7946), coordinates rounded to 7 decimals",
+    "required": ["type", "coordinates"],
+    "properties": {
+        "type": {"enum": ["Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
+                          "MultiPolygon"]},
+        "coordinates": {"type": "array"},
+    },
+}
+
+UNIT = {
+    "type": "object",
+    "required": ["code", "name", "level", "level_key", "level_name", "parent_code", "version"],
+    "properties": {
+        "code": {"type": "string"},
+        "name": {"type": "string"},
+        "level": {"type": "integer", "minimum": 1},
+        "level_key": {"type": "string"},
+        "level_name": {"type": "string"},
+        "parent_code": NULLABLE_STR,
+        "leader": NULLABLE_STR,
+        "phone": NULLABLE_STR,
+        "households": {"type": ["integer", "null"]},
+        "address": NULLABLE_STR,
+        "properties": {"type": "object"},
+        "version": {"type": "integer"},
+        "updated_at": {"type": ["string", "null"], "format": "date-time"},
+        "geometry": {"oneOf": [_ref("Geometry"), {"type": "null"}],
+                     "description": "Only with ?geometry=1"},
+        "service_area": {"oneOf": [_ref("Geometry"), {"type": "null"}],
+                         "description": "Households only, with ?geometry=1"},
+    },
+}
+
+TREE_POSITION = {
+    "ancestors": {
+        "type": "array",
+        "description": "Root first",
+        "items": {
+            "type": "object",
+            "required": ["code", "name", "level", "level_key"],
+            "properties": {"code": {"type": "string"}, "name": {"type": "string"},
+                           "level": {"type": "integer"}, "level_key": {"type": "string"}},
+        },
+    },
+    "children": {"type": "integer", "description": "Number of direct children"},
+    "descendants": {"type": "object", "description": "Units below, counted by level key",
+                    "additionalProperties": {"type": "integer"}},
+}
+
+LINK = {
+    "type": "object",
+    "required": ["href", "rel"],
+    "properties": {"href": {"type": "string"}, "rel": {"type": "string"},
+                   "type": {"type": "string"}, "title": {"type": "string"}},
+}
+
+FEATURE = {
+    "type": "object",
+    "required": ["type", "id", "geometry", "properties"],
+    "properties": {
+        "type": {"const": "Feature"},
+        "id": {"type": "string", "description": "The unit code"},
+        "geometry": {"oneOf": [_ref("Geometry"), {"type": "null"}]},
+        "properties": {"allOf": [_ref("Unit")], "description":
+                       "The unit; households add service_area as a GeoJSON geometry"},
+    },
+}
+
+FEATURE_COLLECTION = {
+    "type": "object",
+    "required": ["type", "features", "numberMatched", "numberReturned"],
+    "properties": {
+        "type": {"const": "FeatureCollection"},
+        "features": {"type": "array", "items": _ref("Feature")},
+        "numberMatched": {"type": "integer"},
+        "numberReturned": {"type": "integer"},
+        "links": {"type": "array", "items": _ref("Link")},
+    },
+}
+
+UNIT_PAGE = {
+    "type": "object",
+    "required": ["items", "total", "limit", "offset", "links"],
+    "properties": {
+        "items": {"type": "array", "items": _ref("Unit")},
+        "total": {"type": "integer"},
+        "limit": {"type": "integer"},
+        "offset": {"type": "integer"},
+        "links": {
+            "type": "object",
+            "required": ["self", "next", "prev"],
+            "properties": {"self": {"type": "string"}, "next": NULLABLE_STR,
+                           "prev": NULLABLE_STR},
+        },
+    },
+}
+
+REPORT_PROBLEM = {
+    "type": "object",
+    "required": ["severity", "rule", "message"],
+    "properties": {
+        "severity": {"enum": ["error", "warning", "info"]},
+        "rule": {"type": "string", "description": "Stable rule id, e.g. overlapping-siblings"},
+        "message": {"type": "string"},
+        "code": {"type": "string"},
+        "row": {"type": "integer", "description": "1-based feature number in its layer"},
+        "layer": {"type": "string"},
+        "field": {"type": "string"},
+        "location": {
+            "type": "object",
+            "required": ["lon", "lat", "coordsys"],
+            "properties": {"lon": {"type": "number"}, "lat": {"type": "number"},
+                           "coordsys": {"const": "wgs84"}},
+        },
+        "area_m2": {"type": "number"},
+        "other_code": {"type": "string"},
+        "geometry_wkt": {"type": "string", "description": "Only with geometry=1"},
+    },
+}
+
+REPORT = {
+    "type": "object",
+    "required": ["ok", "features", "errors", "warnings", "repaired", "problems"],
+    "properties": {
+        "ok": {"type": "boolean"},
+        "features": {"type": "integer"},
+        "errors": {"type": "integer"},
+        "warnings": {"type": "integer"},
+        "repaired": {"type": "integer"},
+        "problems": {"type": "array", "items": _ref("ReportProblem")},
+    },
+}
+
+IMPORT_OUTCOME = {
+    "type": "object",
+    "required": ["stored", "dry_run", "created", "updated", "unchanged", "revision", "report"],
+    "properties": {
+        "stored": {"type": "boolean"},
+        "dry_run": {"type": "boolean"},
+        "created": {"type": "integer"},
+        "updated": {"type": "integer"},
+        "unchanged": {"type": "integer"},
+        "revision": {"type": ["integer", "null"],
+                     "description": "The boundary revision after a change, else null"},
+        "report": _ref("Report"),
+    },
+}
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "description": "RFC 9457 problem details; extension members such as field, code or "
+                   "report (the validation report) may follow",
+    "required": ["type", "title", "status", "detail", "instance"],
+    "properties": {
+        "type": {"type": "string", "description": "/problems/<slug>, a page describing it"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "instance": {"type": "string"},
+        "field": {"type": "string", "description": "The parameter or field at fault"},
+        "code": {"type": "string"},
+        "report": _ref("Report"),
+    },
+}
+
+LEVELS = {
+    "type": "object",
+    "required": ["levels"],
+    "properties": {"levels": {"type": "array", "items": {
+        "type": "object",
+        "required": ["level", "key", "name", "geometry"],
+        "properties": {"level": {"type": "integer"}, "key": {"type": "string"},
+                       "name": {"type": "string"}, "geometry": {"enum": ["polygon", "point"]}},
+    }}},
+}
+
+UPLOAD = {
+    "required": True,
+    "content": {"multipart/form-data": {"schema": {
+        "type": "object",
+        "required": ["file"],
+        "properties": {
+            "file": {"type": "string", "contentMediaType": "application/octet-stream",
+                     "description": ".geojson, .json, .gpkg or .zip (a zipped Shapefile)"},
+            "encoding": {"type": "string", "description": "Attribute encoding, e.g. gbk"},
+            "crs": {"type": "string", "description": "CRS when the file declares none, "
+                                                     "e.g. EPSG:4527"},
+            "repair": {"type": "string", "enum": ["0", "1", "true", "false"]},
+            "map": {"type": "string", "description":
+                    'JSON object {schema_field: column}, e.g. {"code": "编码"}'},
+            "dry_run": {"type": "string", "enum": ["0", "1", "true", "false"],
+                        "description": "Import only: validate without storing"},
+            "geometry": {"type": "string", "enum": ["0", "1", "true", "false"],
+                         "description": "Add each problem's shape (WKT) to the report"},
+        },
+    }}},
+}
+
+BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
+
+BOUNDARY_FILE = {
+    "type": "object",
+    "description": "A boundary file in the interchange schema of boundaries/SCHEMA.md, "
+                   "wgs84; it imports back unchanged",
+    "required": ["type", "features"],
+    "properties": {
+        "type": {"const": "FeatureCollection"},
+        "features": {"type": "array", "items": {
+            "type": "object",
+            "required": ["type", "geometry", "properties"],
+            "properties": {
+                "type": {"const": "Feature"},
+                "geometry": _ref("Geometry"),
+                "properties": {"type": "object", "required": ["code", "name", "level"],
+                               "properties": {"code": {"type": "string"},
+                                              "name": {"type": "string"},
+                                              "level": {"type": ["integer", "string"]},
+                                              "parent_code": NULLABLE_STR}},
+            },
+        }},
+    },
+}
+
+
+def _paths() -> dict[str, Any]:
+    fc = _json("FeatureCollection")
+    return {
+        "/api/v1/levels": {"get": {
+            "summary": "The levels of the hierarchy (configurable names)",
+            "operationId": "levels",
+            "responses": {"200": _ok("The levels", **{JSON: _json("Levels")})},
+        }},
+        "/api/v1/openapi.json": {"get": {
+            "summary": "This document", "operationId": "openapi",
+            "responses": {"200": _ok("OpenAPI 3.1", **{JSON: {"schema": {"type": "object"}}})},
+        }},
+        "/api/v1/units": {"get": {
+            "summary": "List units, filtered and paged, ordered by code",
+            "operationId": "listUnits",
+            "parameters": [
+                _param("level", "Level number or key (e.g. 2 or community)",
+                       {"type": "string"}),
+                _param("parent", "Only the children of this unit code", {"type": "string"}),
+                _param("bbox", "minlon,minlat,maxlon,maxlat (wgs84); units intersecting it",
+                       {"type": "string"}),
+                _param("bbox-crs", "CRS of bbox: wgs84 (default) or cgcs2000; gcj02 and "
+                       "bd09 are refused for now", {"type": "string"}),
+                _param("q", "Name contains, or code starts with, this text",
+                       {"type": "string"}),
+                _param("limit", "Page size", {"type": "integer", "minimum": 1,
+                                              "maximum": 1000, "default": 100}),
+                _param("offset", "Items to skip", {"type": "integer", "minimum": 0,
+                                                   "default": 0}),
+                FORMAT, WITH_GEOMETRY,
+            ],
+            "responses": {
+                "200": _ok("A page of units", **{JSON: _json("UnitPage"), GEOJSON: fc}),
+                **_problems(400, 404),
+            },
+        }},
+        "/api/v1/units/{code}": {"get": {
+            "summary": "One unit with its ancestors and counts below it",
+            "operationId": "getUnit",
+            "parameters": [CODE, FORMAT, WITH_GEOMETRY],
+            "responses": {
+                "200": _ok("The unit", **{JSON: _json("UnitDetail"),
+                                          GEOJSON: _json("UnitDetailFeature")}),
+                **_problems(400, 404),
+            },
+        }},
+        "/api/v1/units/{code}/children": {"get": {
+            "summary": "The unit's direct children, ordered by code",
+            "operationId": "getChildren",
+            "parameters": [CODE, FORMAT, WITH_GEOMETRY],
+            "responses": {
+                "200": _ok("The children", **{JSON: _json("UnitList"), GEOJSON: fc}),
+                **_problems(400, 404),
+            },
+        }},
+        "/api/v1/units/{code}/subtree": {"get": {
+            "summary": "The unit and everything below it, parents first",
+            "operationId": "getSubtree",
+            "parameters": [CODE, MAX_LEVEL],
+            "responses": {"200": _ok("The subtree", **{GEOJSON: fc}), **_problems(400, 404)},
+        }},
+        "/api/v1/tree/subtree": {"get": {
+            "summary": "The whole tree, parents first",
+            "operationId": "getTree",
+            "parameters": [MAX_LEVEL],
+            "responses": {"200": _ok("The tree", **{GEOJSON: fc}), **_problems(400)},
+        }},
+        "/api/v1/boundaries/validate": {
+            "post": {
+                "summary": "Validate an uploaded boundary file against the stored tree; "
+                           "never stores",
+                "operationId": "validateUpload",
+                "requestBody": UPLOAD,
+                "responses": {"200": _ok("The report; ok is false when there are errors",
+                                         **{JSON: _json("Report")}),
+                              **_problems(400, 413)},
+            },
+            "get": {
+                "summary": "Validate the stored tree or a subtree",
+                "operationId": "validateStored",
+                "parameters": [UNIT_QUERY, WITH_GEOMETRY],
+                "responses": {"200": _ok("The report", **{JSON: _json("Report")}),
+                              **_problems(400, 404)},
+            },
+        },
+        "/api/v1/boundaries/import": {"post": {
+            "summary": "Validate and import a boundary file in one transaction",
+            "description": "All or nothing. Re-importing the same file changes nothing.",
+            "operationId": "importUpload",
+            "requestBody": UPLOAD,
+            "responses": {
+                "201": _ok("Units were created or updated", **{JSON: _json("ImportOutcome")}),
+                "200": _ok("Nothing changed, or a dry run", **{JSON: _json("ImportOutcome")}),
+                **_problems(400, 413, 422),
+            },
+        }},
+        "/api/v1/boundaries/export": {"get": {
+            "summary": "Download the tree or a subtree as a boundary file",
+            "operationId": "export",
+            "parameters": [
+                UNIT_QUERY,
+                _param("format", "geojson (default), gpkg or shp (a zipped Shapefile)",
+                       {"type": "string", "enum": ["geojson", "gpkg", "shp"]}),
+            ],
+            "responses": {
+                "200": _ok("The file, as an attachment", **{
+                    GEOJSON: _json("BoundaryFile"),
+                    "application/geopackage+sqlite3": {"schema": BINARY},
+                    "application/zip": {"schema": BINARY},
+                }),
+                **_problems(400, 404),
+            },
+        }},
+    }
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": _content(PROBLEM, _ref("Problem"))}
+
+
+def openapi_document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "gridsvc",
+            "version": "1",
+            "description": "The five-level organisation tree (street, community, grid, "
+                           "building, household) as JSON and GeoJSON, and boundary import, "
+                           "validation and export. Coordinates are wgs84. Errors are "
+                           "application/problem+json with type /problems/<slug>.",
+        },
+        "jsonSchemaDialect": "https://json-schema.org/draft/2020-12/schema",
+        "paths": _paths(),
+        "components": {
+            "schemas": {
+                "Geometry": GEOMETRY,
+                "Unit": UNIT,
+                "UnitDetail": {"allOf": [_ref("Unit")], "type": "object",
+                               "required": ["ancestors", "children", "descendants"],
+                               "properties": TREE_POSITION},
+                "UnitDetailFeature": {"allOf": [_ref("Feature")], "type": "object",
+                                      "properties": {"properties": {
+                                          "type": "object",
+                                          "required": ["ancestors", "children", "descendants"],
+                                          "properties": TREE_POSITION}}},
+                "UnitPage": UNIT_PAGE,
+                "UnitList": {"type": "object", "required": ["items"],
+                             "properties": {"items": {"type": "array", "items": _ref("Unit")}}},
+                "Link": LINK,
+                "Feature": FEATURE,
+                "FeatureCollection": FEATURE_COLLECTION,
+                "ReportProblem": REPORT_PROBLEM,
+                "Report": REPORT,
+                "ImportOutcome": IMPORT_OUTCOME,
+                "Problem": PROBLEM_SCHEMA,
+                "Levels": LEVELS,
+                "BoundaryFile": BOUNDARY_FILE,
+            },
+            "responses": {
+                "BadRequest": _problem_response("A parameter or field is invalid; "
+                                                "`field` names it"),
+                "NotFound": _problem_response("No unit with that code"),
+                "PayloadTooLarge": _problem_response("The upload exceeds "
+                                                     "GRIDSVC_MAX_UPLOAD_MB"),
+                "ValidationFailed": _problem_response("The file has validation errors; "
+                                                      "`report` lists them; nothing stored"),
+            },
+        },
+    }

@@ -1,0 +1,127 @@
+"""Every error as application/problem+json (RFC 9457).
+
+``type`` is ``/problems/<slug>``, a page served by the meta blueprint that describes the
+problem; ``title``, ``status``, ``detail`` and ``instance`` (the request path) follow, plus the
+extension members a ``ServiceError`` carries in ``extra`` (``field``, ``code``, ``report``...).
+Unexpected errors are logged with their traceback and answered with a generic 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, current_app, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from gridsvc.services.errors import ServiceError
+
+PROBLEM_MIMETYPE = "application/problem+json"
+
+# slug -> (title, what it means and what to do); the slugs are a stable public contract.
+PROBLEM_TYPES: dict[str, tuple[str, str]] = {
+    "not-found": ("Not found", "The unit, page or resource named in the request does not exist."),
+    "invalid-input": (
+        "Invalid input",
+        "A query parameter, form field or uploaded file is not acceptable; `field` names it "
+        "and `detail` says why.",
+    ),
+    "validation-failed": (
+        "Validation failed",
+        "The boundary data broke validation rules, so nothing was stored. `report` lists every "
+        "problem with its row, code and field.",
+    ),
+    "conflict": ("Conflict", "The request conflicts with the stored data."),
+    "method-not-allowed": (
+        "Method not allowed",
+        "The path exists but does not accept this HTTP method; the Allow header lists those "
+        "it does.",
+    ),
+    "payload-too-large": (
+        "Payload too large",
+        "The upload is larger than the configured limit (GRIDSVC_MAX_UPLOAD_MB).",
+    ),
+    "not-acceptable": ("Not acceptable", "None of the requested media types can be produced."),
+    "unsupported-media-type": (
+        "Unsupported media type",
+        "The request body is not in a format this endpoint accepts.",
+    ),
+    "unavailable": ("Service unavailable", "The service or its database cannot answer now."),
+    "internal-error": (
+        "Internal error",
+        "The service failed unexpectedly. The error was logged; please report the time and path.",
+    ),
+    "http-error": ("HTTP error", "The request failed; see `status` and `detail`."),
+}
+
+HTTP_SLUGS = {
+    400: "invalid-input",
+    404: "not-found",
+    405: "method-not-allowed",
+    406: "not-acceptable",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "validation-failed",
+    503: "unavailable",
+}
+
+
+def problem_response(
+    status: int,
+    slug: str,
+    detail: str,
+    *,
+    title: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    """An application/problem+json response for the current request."""
+    body = {
+        "type": f"/problems/{slug}",
+        "title": title or PROBLEM_TYPES.get(slug, PROBLEM_TYPES["http-error"])[0],
+        "status": status,
+        "detail": detail,
+        "instance": request.path,
+    }
+    body.update({k: v for k, v in (extra or {}).items() if k not in body})
+    response = current_app.json.response(body)
+    response.status_code = status
+    response.mimetype = PROBLEM_MIMETYPE
+    return response
+
+
+def _service_error(error: ServiceError) -> Response:
+    return problem_response(
+        error.status, error.slug, error.detail, title=error.title, extra=error.extra
+    )
+
+
+def _http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    if status >= 500:
+        return _unexpected(error)
+    slug = HTTP_SLUGS.get(status, "http-error")
+    detail = error.description or error.name
+    if status == 404:
+        detail = f"nothing at {request.path}; GET / lists the service's resources"
+    elif status == 413:
+        limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
+        detail = (f"the upload is larger than the limit of {limit // (1024 * 1024)} MB "
+                  "(GRIDSVC_MAX_UPLOAD_MB)")
+    title = error.name if slug == "http-error" else None
+    response = problem_response(status, slug, detail, title=title)
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(sorted(error.valid_methods))
+    return response
+
+
+def _unexpected(error: Exception) -> Response:
+    current_app.logger.exception("unexpected error on %s %s", request.method, request.path)
+    return problem_response(
+        500, "internal-error", "the service failed unexpectedly; the error was logged"
+    )
+
+
+def register_problem_handlers(app: Flask) -> None:
+    app.register_error_handler(ServiceError, _service_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)

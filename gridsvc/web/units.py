@@ -1,0 +1,120 @@
+"""The tree API: units with filters, one unit with its ancestors, children and subtrees.
+
+JSON by default; GeoJSON (application/geo+json) when ``?f=geojson`` or the Accept header
+prefers it. Subtrees are always FeatureCollections. The whole tree is ``/api/v1/tree/subtree``
+(not ``/units/subtree``, which would shadow a unit coded "subtree").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, request, url_for
+
+from gridsvc.services import tree
+from gridsvc.services.errors import InvalidInput
+from gridsvc.services.tree import UnitPage
+from gridsvc.web import current_services
+from gridsvc.web.geojson import (
+    GEOJSON,
+    feature,
+    feature_collection,
+    json_response,
+    negotiated,
+    plain,
+    wants_geojson,
+)
+from gridsvc.web.params import bbox_arg, bool_arg, int_arg, text_arg
+
+bp = Blueprint("units", __name__, url_prefix="/api/v1")
+
+
+def _page_links(page: UnitPage, **extra: str) -> dict[str, str | None]:
+    """URLs of this page and its neighbours, keeping every other query parameter."""
+
+    def at(offset: int) -> str:
+        args = request.args.to_dict() | extra | {"offset": str(offset), "limit": str(page.limit)}
+        return url_for(request.endpoint or "", **(request.view_args or {}), **args)
+
+    has_next = page.offset + page.limit < page.total
+    return {
+        "self": at(page.offset),
+        "next": at(page.offset + page.limit) if has_next else None,
+        "prev": at(max(0, page.offset - page.limit)) if page.offset > 0 else None,
+    }
+
+
+@bp.get("/units")
+def list_units() -> Response:
+    geojson = wants_geojson()
+    page = tree.list_units(
+        current_services(),
+        level=text_arg("level"),
+        parent=text_arg("parent"),
+        bbox=bbox_arg(),
+        search=text_arg("q"),
+        limit=int_arg("limit", 100),
+        offset=int_arg("offset", 0),
+        with_geometry=geojson or bool_arg("geometry"),
+    )
+    if geojson:
+        links = [
+            {"href": href, "rel": rel, "type": GEOJSON}
+            for rel, href in _page_links(page, f="geojson").items()
+            if href
+        ]
+        return negotiated(feature_collection(page.items, matched=page.total, links=links), True)
+    with_geometry = bool_arg("geometry")
+    body = {
+        "items": [plain(v, with_geometry) for v in page.items],
+        "total": page.total,
+        "limit": page.limit,
+        "offset": page.offset,
+        "links": _page_links(page),
+    }
+    return negotiated(body, False)
+
+
+@bp.get("/units/<code>")
+def get_unit(code: str) -> Response:
+    geojson = wants_geojson()
+    with_geometry = geojson or bool_arg("geometry")
+    detail = tree.get_unit(current_services(), code, with_geometry=with_geometry)
+    extra: dict[str, Any] = {
+        "ancestors": detail.ancestors,
+        "children": detail.children,
+        "descendants": detail.descendants,
+    }
+    if geojson:
+        return negotiated(feature(detail.unit, extra), True)
+    return negotiated(plain(detail.unit, with_geometry) | extra, False)
+
+
+@bp.get("/units/<code>/children")
+def children(code: str) -> Response:
+    geojson = wants_geojson()
+    with_geometry = geojson or bool_arg("geometry")
+    views = tree.children(current_services(), code, with_geometry=with_geometry)
+    if geojson:
+        return negotiated(feature_collection(views), True)
+    return negotiated({"items": [plain(v, with_geometry) for v in views]}, False)
+
+
+def _subtree(code: str | None) -> Response:
+    svc = current_services()
+    try:
+        max_level = tree.resolve_level(svc.hierarchy, text_arg("max_level"))
+    except InvalidInput as exc:  # the resolver names "level"; here the parameter is max_level
+        raise InvalidInput(exc.detail, field="max_level") from None
+    views = tree.subtree(svc, code, max_level=max_level)
+    return json_response(feature_collection(views), mimetype=GEOJSON)
+
+
+@bp.get("/units/<code>/subtree")
+def unit_subtree(code: str) -> Response:
+    return _subtree(code)
+
+
+@bp.get("/tree/subtree")
+def whole_tree() -> Response:
+    return _subtree(None)
