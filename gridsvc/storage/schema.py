@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from geoalchemy2 import alembic_helpers
 
 from gridsvc.storage.engine import Database
 
@@ -36,3 +37,11 @@ def current_revision(db: Database) -> str | None:
 def is_current(db: Database) -> bool:
     head = ScriptDirectory.from_config(_config()).get_current_head()
     return current_revision(db) == head
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Autogenerate filter: GeoAlchemy2's rules, and never the backend's own tables
+    (SpatiaLite metadata, PostGIS spatial_ref_sys) that our models do not describe."""
+    if type_ == "table" and reflected and compare_to is None:
+        return False
+    return alembic_helpers.include_object(obj, name, type_, reflected, compare_to)

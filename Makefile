@@ -1,0 +1,57 @@
+# gridsvc: the two README commands are `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := run
+
+PG_MAJOR ?= 15
+APT_PACKAGES := python3 python3-venv postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 \
+	libsqlite3-mod-spatialite gdal-bin chromium chromium-driver
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test install system-deps lint bench demo-files clean
+
+## Install everything, create the embedded database, load the demo city and serve it.
+run: install
+	$(BIN)/gridsvc init-db
+	$(BIN)/gridsvc demo
+	$(BIN)/gridsvc serve --host $(HOST) --port $(PORT)
+
+## Install everything and run the whole test suite on SpatiaLite and PostGIS.
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+install: system-deps $(VENV)/.installed
+
+# Debian packages: installed only when one is missing, so repeated runs need no network.
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+lint: install
+	$(BIN)/ruff check .
+
+## Benchmarks: figures printed as ratios against baselines measured in the same run.
+bench: install
+	$(BIN)/python bench/run.py
+
+## Regenerate the shipped small demo city in boundaries/demo/.
+demo-files: install
+	$(BIN)/gridsvc demo --seed 1 --scale small --out boundaries/demo --no-load
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

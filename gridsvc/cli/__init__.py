@@ -1,0 +1,15 @@
+"""The ``gridsvc`` command line. Every command works on the database named by
+``GRIDSVC_DATABASE_URL`` (default: the SpatiaLite file under the instance folder)."""
+
+from __future__ import annotations
+
+
+from gridsvc.cli import boundaries, server
+from gridsvc.cli.common import cli
+
+
+def main() -> None:
+    cli(prog_name="gridsvc")
+
+
+__all__ = ["boundaries", "cli", "main", "server"]

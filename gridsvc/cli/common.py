@@ -1,0 +1,65 @@
+"""The command group, shared options and the progress display."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+from gridsvc.services.context import Services
+from gridsvc.services.errors import ServiceError
+from gridsvc.settings import Settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gridsvc")
+def cli() -> None:
+    """gridsvc: grid-based Party organisation for city communities."""
+
+
+def services() -> Services:
+    """Services for the configured database; the schema must be current (run init-db)."""
+    try:
+        return Services.from_settings(Settings.from_env())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def fail(exc: ServiceError) -> click.ClickException:
+    return click.ClickException(exc.detail)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=str))
+
+
+class Progress:
+    """A progress callback for services: one line per step on stderr, redrawn in place on a
+    terminal, throttled to a few updates a second."""
+
+    def __init__(self) -> None:
+        self.step = ""
+        self.last = 0.0
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        new_step = step != self.step
+        if new_step and self.step and self.tty:
+            click.echo("", err=True)
+        if not (new_step or done >= total or now - self.last > 0.25):
+            return
+        self.step, self.last = step, now
+        pct = f" {100 * done // total:3d}%" if total > 1 else ""
+        line = f"{step:>10}: {done}/{total}{pct}" if total > 1 else f"{step:>10} ..."
+        if self.tty:
+            click.echo("\r" + line, nl=False, err=True)
+        elif new_step or done >= total:
+            click.echo(line, err=True)
+
+    def close(self) -> None:
+        if self.tty and self.step:
+            click.echo("", err=True)
