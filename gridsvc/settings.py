@@ -29,7 +29,11 @@ class Settings:
     nearest_radius_m: float = 200.0
     household_radius_m: float = 300.0
     batch_limit: int = 10_000
+    index_check_seconds: float = 1.0
     max_upload_mb: int = 200
+    # Until accounts and roles exist, staff endpoints that show personal data (members,
+    # rosters) need "Authorization: Bearer <staff_token>"; with no token set they are off.
+    staff_token: str = ""
 
     def __post_init__(self) -> None:
         if not self.database_url:
