@@ -7,6 +7,7 @@ import dataclasses
 import geopandas as gpd
 import pyogrio
 import pytest
+from api_support import ALL_CODES, B1, C2, G1, G3, S, sample_records
 from shapely.geometry import box
 from sqlalchemy import func, select
 
@@ -15,7 +16,6 @@ from gridsvc.services import tree
 from gridsvc.services.context import Services
 from gridsvc.storage import units as q
 from gridsvc.storage.models import Unit
-from tests.api_support import ALL_CODES, B1, C2, G1, G3, S, sample_records
 
 pytestmark = pytest.mark.storage
 

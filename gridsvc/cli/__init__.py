@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-
 from gridsvc.cli import boundaries, server
 from gridsvc.cli.common import cli
 

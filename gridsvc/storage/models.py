@@ -77,3 +77,119 @@ class Revision(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
+
+
+class GazetteerAddress(Base):
+    """A standard address with its point: derived from a building's address, or imported."""
+
+    __tablename__ = "gazetteer"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(300))
+    district: Mapped[str | None] = mapped_column(String(100))
+    lon: Mapped[float]  # wgs84
+    lat: Mapped[float]
+    unit_code: Mapped[str | None] = mapped_column(String(64), index=True)
+    source: Mapped[str] = mapped_column(String(100), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class WorkOrg(Base):
+    """A work-unit Party organisation (单位党组织), reporting to the community of its office."""
+
+    __tablename__ = "work_orgs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    office_address: Mapped[str | None] = mapped_column(String(300))
+    lon: Mapped[float | None]  # wgs84 point used for the assignment
+    lat: Mapped[float | None]
+    contact_name: Mapped[str | None] = mapped_column(String(100))
+    contact_phone: Mapped[str | None] = mapped_column(String(40))
+    community_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    status: Mapped[str] = mapped_column(String(30))
+    reason: Mapped[str | None] = mapped_column(String(300))
+    match: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Member(Base):
+    """An in-service Party member reporting where they live (在职党员到居住地报到).
+
+    Personal data: name, phone, home address and home point. ``phone`` is the natural key
+    that makes roster re-imports update instead of duplicate.
+    """
+
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(20), unique=True)
+    party_org: Mapped[str | None] = mapped_column(String(200))
+    work_unit: Mapped[str | None] = mapped_column(String(200))
+    work_org_id: Mapped[int | None] = mapped_column(ForeignKey("work_orgs.id"), index=True)
+    home_address: Mapped[str | None] = mapped_column(String(300))
+    lon: Mapped[float | None]  # wgs84 home point used for the assignment
+    lat: Mapped[float | None]
+    input_point: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # as given, with coordsys
+    skills: Mapped[list[str]] = mapped_column(JSON, default=list)
+    intentions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    roles: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    reason: Mapped[str | None] = mapped_column(String(300))
+    building_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    household_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
+    match: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
+
+
+class RosterImport(Base):
+    """One uploaded roster (members or work-unit organisations) and its outcome counts."""
+
+    __tablename__ = "roster_imports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    filename: Mapped[str] = mapped_column(String(300))
+    counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class RosterRow(Base):
+    """Every row of a roster import with its outcome; rejected rows live only here, so staff
+    can list and fix them (nothing is lost)."""
+
+    __tablename__ = "roster_rows"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("roster_imports.id"), index=True)
+    row: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(30), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    work_org_id: Mapped[int | None] = mapped_column(ForeignKey("work_orgs.id"), index=True)
+
+
+class AssignmentChange(Base):
+    """History of assignments: a member's building, or a household's parent, changing."""
+
+    __tablename__ = "assignment_history"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(20))  # "member" or "household"
+    subject_id: Mapped[int] = mapped_column(Integer, index=True)
+    from_code: Mapped[str | None] = mapped_column(String(64))
+    to_code: Mapped[str | None] = mapped_column(String(64))
+    boundary_revision: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
