@@ -1,0 +1,62 @@
+"""Process-local caches of derived data, rebuilt when a stored revision counter moves.
+
+A ``Live`` object holds one built value (the spatial index, the gazetteer matcher). At most
+once every ``check_seconds`` it reads the revision counters it watches; when one
+differs from the one the value was built at, it builds a new value and replaces the old one in
+a single reference assignment. Readers never see a half-built value, and every worker process
+notices changes made by any other process.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from gridsvc.storage import units as q
+from gridsvc.storage.engine import Database
+
+T = TypeVar("T")
+
+
+class Live(Generic[T]):
+    def __init__(self, db: Database, revisions: tuple[str, ...], build: Callable[[], T],
+                 check_seconds: float = 1.0) -> None:
+        self.db = db
+        self.revisions = revisions
+        self.build = build
+        self.check_seconds = check_seconds
+        self._value: T | None = None
+        self._revision: tuple[int, ...] | None = None
+        self._checked = float("-inf")
+        self._lock = threading.Lock()
+
+    def _stored_revision(self) -> tuple[int, ...]:
+        with self.db.session() as session:
+            return tuple(q.revision(session, name) for name in self.revisions)
+
+    def current(self) -> T:
+        value = self._value
+        if value is not None and time.monotonic() - self._checked < self.check_seconds:
+            return value
+        with self._lock:
+            if self._value is None or time.monotonic() - self._checked >= self.check_seconds:
+                stored = self._stored_revision()
+                if self._value is None or stored != self._revision:
+                    built = self.build()
+                    self._value, self._revision = built, stored  # the atomic swap
+                self._checked = time.monotonic()
+            return self._value  # type: ignore[return-value]
+
+    def refresh(self) -> T:
+        """Rebuild now, e.g. right after this process changed the data."""
+        with self._lock:
+            stored = self._stored_revision()
+            self._value, self._revision = self.build(), stored
+            self._checked = time.monotonic()
+            return self._value
+
+    @property
+    def revision(self) -> tuple[int, ...] | None:
+        return self._revision
