@@ -10,27 +10,29 @@ hold one district's subtree. A unit's ``path`` follows its parent when the paren
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import shapely
 from geoalchemy2.shape import from_shape
-from sqlalchemy import func, insert, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gridsvc.io.boundaries import BoundaryFileError, read_boundaries, write_records
 from gridsvc.io.records import BoundaryRecord
+from gridsvc.services import reassign
 from gridsvc.services.context import Services
 from gridsvc.services.errors import InvalidInput
+from gridsvc.services.locator import city_index_in
 from gridsvc.services.tree import subtree
 from gridsvc.storage import units as q
-from gridsvc.storage.models import SRID, Unit
+from gridsvc.storage.models import SRID, Member, Unit
 from gridsvc.validation.report import Problem, Report
 from gridsvc.validation.rules import ExistingUnit, validate_records
 
 Progress = Callable[[str, int, int], None]
-BOUNDARIES = "boundaries"  # the revision counter that spatial indexes watch
+BOUNDARIES = q.BOUNDARIES
 
 
 def _quiet(_step: str, _done: int, _total: int) -> None:
@@ -46,6 +48,7 @@ class ImportOutcome:
     stored: bool = False
     dry_run: bool = False
     revision: int | None = None
+    moves: list[reassign.Move] = field(default_factory=list)
 
     def as_dict(self, with_geometry: bool = False) -> dict[str, Any]:
         return {
@@ -55,6 +58,7 @@ class ImportOutcome:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "revision": self.revision,
+            "moves": [m.as_dict() for m in self.moves],
             "report": self.report.as_dict(with_geometry),
         }
 
@@ -207,15 +211,47 @@ def import_records(
     report.features = len(records)
     report.repaired += result.report.repaired
     outcome = ImportOutcome(report, dry_run=dry_run)
-    if not report.ok or dry_run:
+    if not report.ok:
         return outcome
-    with svc.db.session() as session:
-        created, updated, unchanged = _store(session, svc, result.records, progress)
-        if created or updated:
-            outcome.revision = q.bump_revision(session, BOUNDARIES)
-    outcome.created, outcome.updated, outcome.unchanged = created, updated, unchanged
-    outcome.stored = True
+    with svc.db.sessions() as session:
+        transaction = session.begin()
+        try:
+            _store_and_reassign(session, svc, result.records, outcome, progress)
+        except BaseException:
+            transaction.rollback()
+            raise
+        if dry_run:
+            transaction.rollback()  # a preview: what would be stored and who would move
+        else:
+            transaction.commit()
+    outcome.stored = not dry_run
     return outcome
+
+
+def _has_dependents(session: Session, svc: Services) -> bool:
+    """Whether anything hangs on the boundaries: members with a home point, or households."""
+    member = session.scalar(select(Member.id).where(Member.lon.is_not(None)).limit(1))
+    level = svc.hierarchy.household.level if svc.hierarchy.household else None
+    household = level and session.scalar(select(Unit.id).where(Unit.level == level).limit(1))
+    return member is not None or bool(household)
+
+
+def _store_and_reassign(session: Session, svc: Services, records: Sequence[BoundaryRecord],
+                        outcome: ImportOutcome, progress: Progress) -> None:
+    before = reassign.snapshot(session, svc.hierarchy) if _has_dependents(session, svc) else None
+    created, updated, unchanged = _store(session, svc, records, progress)
+    outcome.created, outcome.updated, outcome.unchanged = created, updated, unchanged
+    if not (created or updated):
+        return
+    outcome.revision = q.bump_revision(session, BOUNDARIES)
+    if before is None:
+        return
+    progress("reassign", 0, 1)
+    after = city_index_in(session, svc.hierarchy)
+    members, updates = reassign.member_moves(session, before, after, svc.settings)
+    outcome.moves = members + reassign.household_moves(before, after)
+    reassign.apply_member_updates(session, updates, outcome.moves, outcome.revision)
+    progress("reassign", 1, 1)
 
 
 def import_file(

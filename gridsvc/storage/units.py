@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, aliased
 
 from gridsvc.storage.models import SRID, Revision, Unit, utcnow
 
+BOUNDARIES = "boundaries"  # revision counter of the tree's boundaries, watched by indexes
 CHUNK = 5_000  # bound parameters per IN (...) list; SQLite allows 32,766
 
 
