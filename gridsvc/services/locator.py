@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 import shapely
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gridsvc.hierarchy import Hierarchy
-from gridsvc.services.boundaries import BOUNDARIES
 from gridsvc.spatial.index import ParentArrays, PolygonIndex
 from gridsvc.storage import units as q
 from gridsvc.storage.engine import Database
@@ -58,20 +58,25 @@ class CityIndex:
 
 def build_city_index(db: Database, hierarchy: Hierarchy) -> CityIndex:
     """Read the stored tree and build the index (about a second for a city)."""
+    with db.session() as session:
+        return city_index_in(session, hierarchy)
+
+
+def city_index_in(session: Session, hierarchy: Hierarchy) -> CityIndex:
+    """The index of the tree as this session sees it (e.g. with an import not yet committed)."""
     micro = hierarchy.micro_grid.level
     household_level = hierarchy.household.level if hierarchy.household else None
-    with db.session() as session:
-        rev = q.revision(session, BOUNDARIES)
-        rows = session.execute(
-            select(Unit.id, Unit.code, Unit.level, Unit.parent_id, Unit.name,
-                   Unit.leader_name, Unit.leader_phone, Unit.properties).order_by(Unit.id)
-        ).all()
-        geo_units = list(session.scalars(
-            select(Unit).where(Unit.level.in_([micro, household_level or micro]))
-            .order_by(Unit.id)
-        ))
-        geoms = q.geometries(geo_units)
-        areas = q.geometries(geo_units, "service_area")
+    rev = q.revision(session, q.BOUNDARIES)
+    rows = session.execute(
+        select(Unit.id, Unit.code, Unit.level, Unit.parent_id, Unit.name,
+               Unit.leader_name, Unit.leader_phone, Unit.properties).order_by(Unit.id)
+    ).all()
+    geo_units = list(session.scalars(
+        select(Unit).where(Unit.level.in_([micro, household_level or micro]))
+        .order_by(Unit.id)
+    ))
+    geoms = q.geometries(geo_units)
+    areas = q.geometries(geo_units, "service_area")
     ids = np.array([r.id for r in rows], dtype=np.int64)
     row_of_id = {int(i): n for n, i in enumerate(ids)}
     parents = np.array(
@@ -113,6 +118,6 @@ def build_city_index(db: Database, hierarchy: Hierarchy) -> CityIndex:
 def covering_area(households: list[Household], lon: float, lat: float) -> Household | None:
     """The first household whose service area covers the point (rows in id order)."""
     for hh in households:
-        if hh.area is not None and shapely.covers_xy(hh.area, lon, lat):
+        if hh.area is not None and shapely.intersects_xy(hh.area, lon, lat):
             return hh
     return None
