@@ -199,6 +199,26 @@ IMPORT_OUTCOME = {
         "revision": {"type": ["integer", "null"],
                      "description": "The boundary revision after a change, else null"},
         "report": _ref("Report"),
+        "moves": {"type": "array", "items": _ref("Move"),
+                  "description": "Members and households whose chain changes (on a dry run: "
+                                 "would change)"},
+    },
+}
+
+MOVE = {
+    "type": "object",
+    "required": ["subject", "id", "label", "from", "to", "fallback"],
+    "properties": {
+        "subject": {"enum": ["member", "household"]},
+        "id": {"type": "integer"},
+        "label": {"type": "string", "description": "Masked member name, or household name"},
+        "from": {"type": "array", "items": {"type": "string"},
+                 "description": "Chain of unit codes before, root first"},
+        "to": {"type": "array", "items": {"type": "string"}},
+        "from_household": NULLABLE_STR,
+        "to_household": NULLABLE_STR,
+        "fallback": {"type": "boolean"},
+        "distance_m": {"type": "number"},
     },
 }
 
@@ -400,7 +420,7 @@ def _problem_response(description: str) -> dict[str, Any]:
 
 # Resources documented in modules of their own: each has ``PATHS`` and ``SCHEMAS`` dicts
 # (and may use the helpers above). Add a module here when adding a blueprint.
-RESOURCE_DOCS: list[str] = []
+RESOURCE_DOCS: list[str] = ["gridsvc.web.openapi_coverage"]
 
 
 def openapi_document() -> dict[str, Any]:
@@ -446,6 +466,7 @@ def _base_document() -> dict[str, Any]:
                 "ReportProblem": REPORT_PROBLEM,
                 "Report": REPORT,
                 "ImportOutcome": IMPORT_OUTCOME,
+                "Move": MOVE,
                 "Problem": PROBLEM_SCHEMA,
                 "Levels": LEVELS,
                 "BoundaryFile": BOUNDARY_FILE,
