@@ -19,6 +19,13 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+# SQLite loads extensions with RTLD_GLOBAL, so mod_spatialite puts Debian's PROJ and GEOS in
+# the global symbol namespace. A pyproj, shapely or pyogrio (with their own bundled PROJ, GEOS
+# and GDAL) loaded *after* that binds to the wrong copies and the process dies at exit with
+# "double free or corruption". Loading them first keeps each library with its own copy.
+import pyogrio  # noqa: F401  (must load before mod_spatialite)
+import pyproj  # noqa: F401
+import shapely  # noqa: F401
 from geoalchemy2.admin.dialects.sqlite import init_spatialite
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
