@@ -238,7 +238,7 @@ def test_geojson_file_is_the_interchange_schema(tmp_path: Path, city: DemoCity) 
     assert data["type"] == "FeatureCollection" and len(features) == len(city.records)
     keys = ["code", "name", "level", "parent_code", "leader", "phone", "households", "address"]
     for feature, record in zip(features, city.records, strict=True):
-        assert list(feature["properties"]) == keys
+        assert list(feature["properties"]) == keys + list(record.properties)  # covers
         assert feature["properties"]["code"] == record.code
         assert feature["properties"]["level"] == record.level
         assert shapely.geometry.shape(feature["geometry"]).equals_exact(record.geometry, 0)

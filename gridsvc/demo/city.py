@@ -345,27 +345,28 @@ def _assemble(
     addresses = [c.address + n for c, n in zip(compound_of, numbers, strict=True)]
     lonlat = shapely.get_coordinates(centre_geoms).tolist()
 
-    levels: list[tuple[int, str, str, str | None, BaseGeometry, int, str | None]] = [
-        (u.level, u.code, u.name, u.parent_code, g, households[u.code], u.address)
+    levels: list[tuple[int, str, str, str | None, BaseGeometry, int, str | None, dict]] = [
+        (u.level, u.code, u.name, u.parent_code, g, households[u.code], u.address, {})
         for u, g in zip(units, unit_geoms, strict=True)
     ]
     levels += [
-        (4, code, c.name + number, c.code, g, h, address)
+        (4, code, c.name + number, c.code, g, h, address, {})
         for c, number, code, address, g, h in zip(
             compound_of, numbers, building_codes, addresses, building_geoms,
             building_households, strict=True)
     ]
     levels += [
         (5, f"{building_codes[b]}{u:02d}", f"{compound_of[b].name}{numbers[b]}{u}单元中心户",
-         building_codes[b], g, h, f"{addresses[b]}{u}单元{floor}{room:02d}室")
+         building_codes[b], g, h, f"{addresses[b]}{u}单元{floor}{room:02d}室",
+         {"covers": [str(u)]})  # the 单元 it serves, as parse() writes it: 2单元 -> "2"
         for b, u, g, h, floor, room in zip(home_of.tolist(), home_unit.tolist(), home_geoms,
                                            home_households, floors, rooms, strict=True)
     ]
     records = [
         BoundaryRecord(row=i + 1, code=code, name=name, level=level, parent_code=parent,
                        geometry=geom, leader=leaders[i], phone=phones[i], households=count,
-                       address=address)
-        for i, (level, code, name, parent, geom, count, address) in enumerate(levels)
+                       address=address, properties=props)
+        for i, (level, code, name, parent, geom, count, address, props) in enumerate(levels)
     ]
     gazetteer = [
         GazetteerEntry(address=address, district=names.DISTRICT, street=c.street, road=c.road,
@@ -443,6 +444,7 @@ def write_demo(city: DemoCity, folder: Path) -> None:
             "code": record.code, "name": record.name, "level": int(record.level),
             "parent_code": record.parent_code, "leader": record.leader, "phone": record.phone,
             "households": record.households, "address": record.address,
+            **record.properties,
         }
         lines.append(f'{{"type":"Feature","properties":{encode(properties)},'
                      f'"geometry":{geometry}}}')

@@ -16,7 +16,9 @@ When the same address (and district) comes from both, the entry that names its b
 from __future__ import annotations
 
 import csv
+import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,7 @@ from gridsvc.storage.models import GazetteerAddress, Unit
 from gridsvc.validation.report import Problem
 
 GAZETTEER = "gazetteer"  # revision counter
+Progress = Callable[[str, int, int], None]
 
 
 def build_gazetteer(db: Database, hierarchy: Hierarchy) -> Gazetteer:
@@ -73,21 +76,43 @@ class GazetteerImport:
 
 
 def _rows(path: Path) -> list[dict[str, Any]]:
-    if path.suffix.lower() == ".csv":
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            return list(csv.DictReader(fh))
-    if path.suffix.lower() in (".geojson", ".json"):
-        data = json.loads(path.read_text(encoding="utf-8"))
-        rows = []
-        for feature in data.get("features", []):
-            props = dict(feature.get("properties") or {})
-            geom = feature.get("geometry") or {}
-            if geom.get("type") == "Point":
-                props["lon"], props["lat"] = geom["coordinates"][:2]
-                props.setdefault("coordsys", "wgs84")
-            rows.append(props)
+    """The rows of a CSV (UTF-8, or GB18030 as Excel saves it) or GeoJSON file."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".geojson", ".json"):
+        raise InvalidInput(f"{path.name}: a gazetteer must be .csv or .geojson", field="file")
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = raw.decode("gb18030")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{path.name}: the file is neither UTF-8 nor GB18030 text",
+                               field="file") from None
+    if suffix == ".csv":
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        if rows and "address" not in rows[0]:
+            raise InvalidInput(
+                f"{path.name}: no address column; the columns are address, lon, lat, "
+                f"coordsys (district, unit_code optional), found {', '.join(rows[0])}",
+                field="file")
         return rows
-    raise InvalidInput(f"{path.name}: a gazetteer must be .csv or .geojson", field="file")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{path.name}: not valid JSON: {exc}", field="file") from None
+    if not isinstance(data, dict) or not isinstance(data.get("features"), list):
+        raise InvalidInput(f"{path.name}: a GeoJSON FeatureCollection is needed", field="file")
+    rows = []
+    for feature in data["features"]:
+        feature = feature if isinstance(feature, dict) else {}
+        props = dict(feature.get("properties") or {})
+        geom = feature.get("geometry") or {}
+        if geom.get("type") == "Point" and len(geom.get("coordinates") or []) >= 2:
+            props["lon"], props["lat"] = geom["coordinates"][:2]
+            props.setdefault("coordsys", "wgs84")
+        rows.append(props)
+    return rows
 
 
 def _entry(row: dict[str, Any], n: int, layer: str) -> tuple[dict[str, Any] | None, Problem | None]:
@@ -113,18 +138,29 @@ def _entry(row: dict[str, Any], n: int, layer: str) -> tuple[dict[str, Any] | No
             "unit_code": unit_code}, None
 
 
-def import_gazetteer(svc: Services, path: Path, source: str | None = None) -> GazetteerImport:
-    """Replace the entries of ``source`` (default: the file name) with the file's good rows."""
+def import_gazetteer(svc: Services, path: Path, source: str | None = None,
+                     progress: Progress | None = None) -> GazetteerImport:
+    """Replace the entries of ``source`` (default: the file name) with the file's good rows.
+
+    When no row is good, nothing changes (a broken upload never wipes the stored entries).
+    """
     path = Path(path)
     source = source or f"file:{path.name}"
     result = GazetteerImport()
     good = []
-    for n, row in enumerate(_rows(path), start=1):
+    rows = _rows(path)
+    for n, row in enumerate(rows, start=1):
+        if progress and (n % 1000 == 0 or n == len(rows)):
+            progress("check", n, len(rows))
         entry, problem = _entry(row, n, path.name)
         if problem:
             result.problems.append(problem)
         else:
             good.append(entry | {"source": source})
+    if not good:
+        return result
+    if progress:
+        progress("store", 0, 1)
     with svc.db.session() as session:
         session.execute(delete(GazetteerAddress).where(GazetteerAddress.source == source))
         session.add_all(GazetteerAddress(**e) for e in good)

@@ -3,8 +3,9 @@
 A ``Live`` object holds one built value (the spatial index, the gazetteer matcher). At most
 once every ``check_seconds`` it reads the revision counters it watches; when one
 differs from the one the value was built at, it builds a new value and replaces the old one in
-a single reference assignment. Readers never see a half-built value, and every worker process
-notices changes made by any other process.
+a single reference assignment. Readers never see a half-built value (while one thread rebuilds,
+the others go on answering from the old one), and every worker process notices changes made by
+any other process within ``check_seconds`` (``GRIDSVC_INDEX_CHECK_SECONDS``).
 """
 
 from __future__ import annotations
@@ -37,10 +38,16 @@ class Live(Generic[T]):
             return tuple(q.revision(session, name) for name in self.revisions)
 
     def current(self) -> T:
+        """The current value, rebuilt first when a watched revision moved. While one thread
+        checks or rebuilds, the others keep answering from the value they have."""
         value = self._value
         if value is not None and time.monotonic() - self._checked < self.check_seconds:
             return value
-        with self._lock:
+        if value is not None and not self._lock.acquire(blocking=False):
+            return value
+        if value is None:
+            self._lock.acquire()
+        try:
             if self._value is None or time.monotonic() - self._checked >= self.check_seconds:
                 stored = self._stored_revision()
                 if self._value is None or stored != self._revision:
@@ -48,6 +55,8 @@ class Live(Generic[T]):
                     self._value, self._revision = built, stored  # the atomic swap
                 self._checked = time.monotonic()
             return self._value  # type: ignore[return-value]
+        finally:
+            self._lock.release()
 
     def refresh(self) -> T:
         """Rebuild now, e.g. right after this process changed the data."""

@@ -3,13 +3,18 @@
 ``CityIndex`` is built from the stored boundaries: the micro-grid polygons go into a
 ``PolygonIndex`` (gridsvc/spatial/index.py); every unit's attributes and parent sit in arrays,
 so a unit's chain of ancestors is a few array reads (``ParentArrays``). Household (党员中心户)
-points are grouped by building and by grid for the household rule. ``Services.locator`` keeps
-the current one per process and rebuilds it when the stored boundaries change
-(``services/live.py``).
+points are kept in arrays sorted by building and by grid, and their service areas in an
+STRtree, so the household rule runs on a whole batch at once (``services/lookup.py``).
+A unit's public entry (level, code, name, leader and phone) and a micro-grid's chain of
+entries are built once per index on first use and shared by every answer.
+``Services.locator`` keeps the current index per process and rebuilds it when the stored
+boundaries change (``services/live.py``).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +39,58 @@ class Household:
     covers: frozenset[str]  # 单元 numbers the household covers inside its building
 
 
+class NoPolygons:
+    """Stands in for ``PolygonIndex`` while no micro-grid is stored: nothing is covered."""
+
+    def locate(self, lon: float, lat: float) -> int:
+        return -1
+
+    def locate_many(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        return np.full(len(lon), -1, dtype=np.int64)
+
+    def nearest(self, lon: float, lat: float, max_distance_m: float) -> None:
+        return None
+
+    def nearest_many(self, lon: np.ndarray, lat: np.ndarray,
+                     max_distance_m: float) -> tuple[np.ndarray, np.ndarray]:
+        return np.full(len(lon), -1, dtype=np.int64), np.full(len(lon), np.nan)
+
+    def __len__(self) -> int:
+        return 0
+
+    def memory_bytes(self) -> int:
+        return 0
+
+
+@dataclass(frozen=True)
+class Groups:
+    """Household points sorted by a group row (their building, or their grid).
+
+    The households of group ``g`` are ``hh[start[g]:end[g]]``, in row (= id) order.
+    """
+
+    hh: np.ndarray  # household rows
+    lon: np.ndarray
+    lat: np.ndarray
+    start: np.ndarray  # group row -> first position (length: number of unit rows)
+    end: np.ndarray
+
+    @classmethod
+    def of(cls, hh: np.ndarray, lon: np.ndarray, lat: np.ndarray, group: np.ndarray,
+           n_rows: int) -> Groups:
+        order = np.lexsort((hh, group))
+        sorted_group = group[order]
+        rows = np.arange(n_rows)
+        start = np.searchsorted(sorted_group, rows, side="left")
+        end = np.searchsorted(sorted_group, rows, side="right")
+        return cls(hh[order], lon[order], lat[order], start, end)
+
+    def size(self, groups: np.ndarray) -> np.ndarray:
+        """Households in each of ``groups`` (0 for -1)."""
+        safe = np.maximum(groups, 0)
+        return np.where(groups >= 0, self.end[safe] - self.start[safe], 0)
+
+
 @dataclass
 class CityIndex:
     revision: int
@@ -46,14 +103,55 @@ class CityIndex:
     names: list[str]
     leaders: list[str | None]
     phones: list[str | None]
-    polygons: PolygonIndex  # micro-grid polygons; its ids are rows
+    polygons: PolygonIndex | NoPolygons  # micro-grid polygons; its ids are rows
     row_of_code: dict[str, int]
     households_by_building: dict[int, list[Household]] = field(default_factory=dict)
     households_by_grid: dict[int, list[Household]] = field(default_factory=dict)
+    households: dict[int, Household] = field(default_factory=dict)  # by row
+    by_building: Groups | None = None  # household points grouped by building row
+    by_grid: Groups | None = None  # ... and by grid row
+    areas: shapely.STRtree | None = None  # service areas (wgs84)
+    area_rows: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    _entries: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
+    _chains: dict[int, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
+    _chain_codes: dict[int, list[str]] = field(default_factory=dict, repr=False)
 
     def memory_bytes(self) -> int:
         arrays = (self.codes, self.ids, self.levels, self.parents)
         return self.polygons.memory_bytes() + sum(a.nbytes for a in arrays)
+
+    def entry(self, row: int) -> dict[str, Any]:
+        """The unit's public entry: level, code, name and the contact posted in the building
+        (leader and phone). Shared: callers must not change it."""
+        found = self._entries.get(row)
+        if found is None:
+            lv = self.hierarchy.get(int(self.levels[row]))
+            found = {
+                "level": lv.level,
+                "level_key": lv.key,
+                "level_name": lv.name,
+                "code": self.codes[row],
+                "name": self.names[row],
+                "contact": {"name": self.leaders[row], "phone": self.phones[row]},
+            }
+            self._entries[row] = found
+        return found
+
+    def chain(self, row: int) -> list[dict[str, Any]]:
+        """The entries of the unit and its ancestors, root first. Shared: do not change it."""
+        found = self._chains.get(row)
+        if found is None:
+            found = [self.entry(r) for r in reversed(self.chains.chain_rows(row))]
+            self._chains[row] = found
+        return found
+
+    def chain_codes(self, row: int) -> list[str]:
+        """The codes of ``chain(row)``, root first. Shared: do not change it."""
+        found = self._chain_codes.get(row)
+        if found is None:
+            found = [e["code"] for e in self.chain(row)]
+            self._chain_codes[row] = found
+        return found
 
 
 def build_city_index(db: Database, hierarchy: Hierarchy) -> CityIndex:
@@ -69,11 +167,10 @@ def city_index_in(session: Session, hierarchy: Hierarchy) -> CityIndex:
     rev = q.revision(session, q.BOUNDARIES)
     rows = session.execute(
         select(Unit.id, Unit.code, Unit.level, Unit.parent_id, Unit.name,
-               Unit.leader_name, Unit.leader_phone, Unit.properties).order_by(Unit.id)
+               Unit.leader_name, Unit.leader_phone).order_by(Unit.id)
     ).all()
     geo_units = list(session.scalars(
-        select(Unit).where(Unit.level.in_([micro, household_level or micro]))
-        .order_by(Unit.id)
+        select(Unit).where(Unit.level.in_([micro, household_level or micro])).order_by(Unit.id)
     ))
     geoms = q.geometries(geo_units)
     areas = q.geometries(geo_units, "service_area")
@@ -86,25 +183,24 @@ def city_index_in(session: Session, hierarchy: Hierarchy) -> CityIndex:
     micro_rows, micro_geoms = [], []
     by_building: dict[int, list[Household]] = {}
     by_grid: dict[int, list[Household]] = {}
+    households: list[Household] = []
     for unit, geom, area in zip(geo_units, geoms, areas, strict=True):
         row = row_of_id[unit.id]
         if unit.level == micro:
             micro_rows.append(row)
             micro_geoms.append(geom)
             continue
-        covers = (unit.properties or {}).get("covers") or []
-        if isinstance(covers, str):
-            covers = [c for c in covers.replace("，", ",").split(",") if c.strip()]
-        hh = Household(row, geom.x, geom.y, area, frozenset(str(c).strip() for c in covers))
+        hh = Household(row, geom.x, geom.y, area, _covers(unit.properties))
+        households.append(hh)
         building = int(parents[row])
         by_building.setdefault(building, []).append(hh)
         if building >= 0 and parents[building] >= 0:
             by_grid.setdefault(int(parents[building]), []).append(hh)
-    polygons = PolygonIndex.build(
-        np.array(micro_geoms, dtype=object) if micro_geoms else np.empty(0, dtype=object),
-        np.array(micro_rows, dtype=np.int64),
-    )
-    return CityIndex(
+    polygons: PolygonIndex | NoPolygons = NoPolygons()
+    if micro_geoms:
+        polygons = PolygonIndex.build(np.array(micro_geoms, dtype=object),
+                                      np.array(micro_rows, dtype=np.int64))
+    index = CityIndex(
         revision=rev, hierarchy=hierarchy, codes=codes, ids=ids,
         levels=np.array([r.level for r in rows], dtype=np.int64), parents=parents,
         chains=ParentArrays(parents),
@@ -113,11 +209,43 @@ def city_index_in(session: Session, hierarchy: Hierarchy) -> CityIndex:
         row_of_code={c: n for n, c in enumerate(codes)},
         households_by_building=by_building, households_by_grid=by_grid,
     )
+    index.households = {h.row: h for h in households}
+    _add_household_arrays(index, households)
+    return index
+
+
+def _covers(properties: dict[str, Any] | None) -> frozenset[str]:
+    """The 单元 numbers in a household's ``covers`` property: a list, JSON text of one, or text
+    "1,2" / "1，2"."""
+    covers = (properties or {}).get("covers") or []
+    if isinstance(covers, str) and covers.strip().startswith("["):
+        with contextlib.suppress(ValueError):
+            covers = json.loads(covers)
+    if isinstance(covers, str):
+        covers = covers.replace("，", ",").split(",")
+    elif not isinstance(covers, list):
+        covers = [covers]
+    return frozenset(str(c).strip() for c in covers if str(c).strip())
+
+
+def _add_household_arrays(index: CityIndex, households: list[Household]) -> None:
+    n_rows = len(index.codes)
+    hh = np.array([h.row for h in households], dtype=np.int64)
+    lon = np.array([h.lon for h in households], dtype=np.float64)
+    lat = np.array([h.lat for h in households], dtype=np.float64)
+    building = index.parents[hh] if len(hh) else np.empty(0, dtype=np.int64)
+    grid = np.where(building >= 0, index.parents[np.maximum(building, 0)], -1)
+    index.by_building = Groups.of(hh, lon, lat, building, n_rows)
+    index.by_grid = Groups.of(hh, lon, lat, grid, n_rows)
+    with_area = [h for h in households if h.area is not None and not h.area.is_empty]
+    if with_area:
+        index.areas = shapely.STRtree([h.area for h in with_area])
+        index.area_rows = np.array([h.row for h in with_area], dtype=np.int64)
 
 
 def covering_area(households: list[Household], lon: float, lat: float) -> Household | None:
     """The first household whose service area covers the point (rows in id order)."""
     for hh in households:
-        if hh.area is not None and shapely.intersects_xy(hh.area, lon, lat):
+        if hh.area is not None and shapely.covers_xy(hh.area, lon, lat):
             return hh
     return None

@@ -1,0 +1,95 @@
+""""Which grid do I report to" over HTTP, and the staff-only gazetteer import.
+
+``GET /api/v1/lookup`` takes either ``lon``, ``lat`` and ``coordsys`` or ``address`` (with an
+optional ``district``) and answers the chain, household, point and match
+(``services/lookup.py``). ``POST /api/v1/lookup/batch`` takes a JSON list of such items (at most
+``GRIDSVC_BATCH_LIMIT``) and answers one entry per item; ``?compact=1`` gives chains as codes
+and describes each unit once in ``units``. The batch body is read and written with orjson and
+the answers arrive from the service already encoded, so big point batches stay fast.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import orjson
+from flask import Blueprint, Response, request
+
+from gridsvc.services import lookup
+from gridsvc.services.errors import InvalidInput
+from gridsvc.services.gazetteer import import_gazetteer
+from gridsvc.web import current_services
+from gridsvc.web.auth import AUTH_PROBLEMS, require_staff
+from gridsvc.web.boundaries import _safe_name
+from gridsvc.web.geojson import JSON, json_response
+from gridsvc.web.params import bool_arg, text_arg
+from gridsvc.web.problems import PROBLEM_TYPES
+
+bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
+
+LOOKUP_PROBLEMS = {
+    "not-covered": (
+        "Point not covered by any micro-grid",
+        "The point lies in no building micro-grid (a road, a park, between buildings). "
+        "`nearest` names the closest micro-grid within GRIDSVC_NEAREST_RADIUS_M with its "
+        "distance (fallback true: staff must confirm it), or is null.",
+    ),
+    "address-not-resolved": (
+        "Address not resolved to a building",
+        "The address did not match exactly one building: `match_status` says whether it was "
+        "unmatched, weak (e.g. only the compound) or ambiguous, and `candidates` lists the "
+        "closest gazetteer entries. Nothing is guessed; add the building number or district.",
+    ),
+}
+GAZETTEER_SUFFIXES = (".csv", ".geojson", ".json")
+
+
+@bp.record_once
+def _register_problem_types(_state: object) -> None:
+    PROBLEM_TYPES.update(LOOKUP_PROBLEMS | AUTH_PROBLEMS)
+
+
+@bp.get("/lookup")
+def lookup_one() -> Response:
+    svc = current_services()
+    address = text_arg("address")
+    has_point = any(text_arg(name) is not None for name in ("lon", "lat"))
+    if address is not None and has_point:
+        raise InvalidInput("give either lon, lat and coordsys or address, not both",
+                           field="address")
+    if address is not None:
+        return json_response(lookup.lookup_address(svc, address, text_arg("district")))
+    if not has_point:
+        raise InvalidInput("give lon, lat and coordsys (wgs84, gcj02, bd09 or cgcs2000), or "
+                           "address", field="lon")
+    return json_response(lookup.lookup_point(svc, text_arg("lon"), text_arg("lat"),
+                                             text_arg("coordsys")))
+
+
+@bp.post("/lookup/batch")
+def lookup_batch() -> Response:
+    try:
+        items = orjson.loads(request.get_data())
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
+    answer = lookup.lookup_batch(current_services(), items, compact=bool_arg("compact"))
+    return Response(answer.to_json(), mimetype=JSON)
+
+
+@bp.post("/gazetteer/import")
+def gazetteer_import() -> Response:
+    require_staff()
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise InvalidInput("send the gazetteer as the multipart field 'file' (.csv or "
+                           ".geojson)", field="file")
+    name = _safe_name(upload.filename)
+    if Path(name).suffix.lower() not in GAZETTEER_SUFFIXES:
+        raise InvalidInput(f"{upload.filename!r}: upload a .csv or .geojson gazetteer",
+                           field="file")
+    with tempfile.TemporaryDirectory(prefix="gridsvc-gazetteer-") as folder:
+        path = Path(folder) / name
+        upload.save(path)
+        result = import_gazetteer(current_services(), path, source=f"file:{name}")
+    return json_response(result.as_dict())
