@@ -1,0 +1,141 @@
+"""Registration (双报到) over HTTP: members, rosters and work-unit organisations.
+
+``POST /api/v1/members`` is public: a member registers themselves and gets back their own
+submission with the phone masked. Every other route returns personal data and is for staff
+(``require_staff``). Roster uploads are multipart with the file in ``file`` (CSV or XLSX) and
+an optional ``kind`` (``members``, the default, or ``work-orgs``).
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, request
+
+from gridsvc.io.roster import SUFFIXES
+from gridsvc.services import members, registration, work_orgs
+from gridsvc.services.errors import InvalidInput
+from gridsvc.web import current_services
+from gridsvc.web.auth import require_staff
+from gridsvc.web.geojson import json_response
+from gridsvc.web.params import int_arg, text_arg
+
+bp = Blueprint("members", __name__, url_prefix="/api/v1")
+
+ROSTER_KINDS = ("members", "work-orgs")
+
+
+def _body() -> Any:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise InvalidInput("send a JSON object (Content-Type: application/json)", field="body")
+    return data
+
+
+def _page() -> dict[str, int]:
+    return {"limit": int_arg("limit", 100), "offset": int_arg("offset", 0)}
+
+
+# --- members ---------------------------------------------------------------------------------
+
+
+@bp.post("/members")
+def register_member() -> Response:
+    """Public self-registration."""
+    return json_response(members.register_member(current_services(), _body()), status=201)
+
+
+@bp.get("/members")
+def list_members() -> Response:
+    require_staff()
+    return json_response(members.list_members(
+        current_services(), status=text_arg("status"), unit=text_arg("unit"),
+        search=text_arg("q"), **_page()))
+
+
+@bp.get("/members/<int:member_id>")
+def get_member(member_id: int) -> Response:
+    require_staff()
+    return json_response(members.get_member(current_services(), member_id))
+
+
+@bp.put("/members/<int:member_id>")
+def update_member(member_id: int) -> Response:
+    require_staff()
+    return json_response(members.update_member(current_services(), member_id, _body()))
+
+
+@bp.post("/members/<int:member_id>/confirm")
+def confirm_member(member_id: int) -> Response:
+    require_staff()
+    body = _body()
+    return json_response(members.confirm_member(current_services(), member_id,
+                                                 body.get("building")))
+
+
+# --- rosters ---------------------------------------------------------------------------------
+
+
+def _upload_name(filename: str) -> str:
+    name = Path(filename.replace("\\", "/")).name
+    return re.sub(r"[^\w.\- ]", "_", name).strip(" .") or "roster"
+
+
+@bp.post("/rosters")
+def upload_roster() -> Response:
+    require_staff()
+    kind = (request.form.get("kind") or "members").strip()
+    if kind not in ROSTER_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(ROSTER_KINDS)}, got {kind!r}",
+                           field="kind")
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise InvalidInput("send the roster as the multipart field 'file'", field="file")
+    name = _upload_name(upload.filename)
+    if Path(name).suffix.lower() not in SUFFIXES:
+        raise InvalidInput(f"{upload.filename!r}: upload a {' or '.join(SUFFIXES)} file",
+                           field="file")
+    importer = members.import_members if kind == "members" else work_orgs.import_work_orgs
+    with tempfile.TemporaryDirectory(prefix="gridsvc-roster-") as folder:
+        path = Path(folder) / name
+        upload.save(path)
+        result = importer(current_services(), path, filename=name)
+    return json_response(result, status=201)
+
+
+@bp.get("/rosters/<int:roster_id>")
+def get_roster(roster_id: int) -> Response:
+    require_staff()
+    return json_response(registration.get_roster(current_services(), roster_id))
+
+
+@bp.get("/rosters/<int:roster_id>/rows")
+def roster_rows(roster_id: int) -> Response:
+    require_staff()
+    return json_response(registration.roster_rows(current_services(), roster_id,
+                                                  status=text_arg("status"), **_page()))
+
+
+# --- work-unit organisations -----------------------------------------------------------------
+
+
+@bp.post("/work-orgs")
+def register_work_org() -> Response:
+    require_staff()
+    return json_response(work_orgs.register_work_org(current_services(), _body()), status=201)
+
+
+@bp.get("/work-orgs")
+def list_work_orgs() -> Response:
+    require_staff()
+    return json_response(work_orgs.list_work_orgs(current_services(), search=text_arg("q"),
+                                                  **_page()))
+
+
+@bp.get("/work-orgs/<int:org_id>/report")
+def work_org_report(org_id: int) -> Response:
+    require_staff()
+    return json_response(work_orgs.work_org_report(current_services(), org_id=org_id))

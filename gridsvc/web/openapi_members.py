@@ -1,0 +1,361 @@
+"""OpenAPI paths and schemas of registration (双报到): members, rosters, work-unit
+organisations (listed in openapi.RESOURCE_DOCS). Unit entries reuse ``ChainEntry`` from the
+lookup document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gridsvc.services.members import ROLES
+from gridsvc.services.registration import STATUSES
+from gridsvc.spatial.coordsys import COORDSYS
+from gridsvc.web.openapi import JSON, NULLABLE_STR, PROBLEM, _json, _ok, _param, _problems, _ref
+
+STAFF_NOTE = " Staff only: send 'Authorization: Bearer <GRIDSVC_STAFF_TOKEN>'."
+ROW_NOTE = ("Row numbers are spreadsheet rows: the header is row 1, the first data row is "
+            "row 2.")
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM: {"schema": _ref("Problem")}}}
+
+
+STAFF_PROBLEMS = {
+    "401": _problem("No or wrong staff token (/problems/unauthorized)"),
+    "403": _problem("Staff endpoints are off: GRIDSVC_STAFF_TOKEN is not set "
+                    "(/problems/forbidden)"),
+}
+CONFLICT = {"409": _problem("Conflict (/problems/conflict)")}
+
+ENTRY_OR_NULL = {"oneOf": [_ref("ChainEntry"), {"type": "null"}]}
+STATUS = {"enum": list(STATUSES)}
+LIST = {"type": "array", "items": {"type": "string"}}
+TEXT_OR_LIST = {"oneOf": [{"type": "string"}, LIST, {"type": "null"}],
+                "description": "A list, or one text separated by 、 , ， ; ；"}
+NUMBER_OR_TEXT = {"type": ["number", "string", "null"]}
+ID = {"type": "integer"}
+PAGE_PARAMS = [
+    _param("limit", "Page size", {"type": "integer", "minimum": 1, "maximum": 1000,
+                                  "default": 100}),
+    _param("offset", "Items to skip", {"type": "integer", "minimum": 0, "default": 0}),
+]
+
+
+def _page(item: str) -> dict[str, Any]:
+    return {"type": "object", "required": ["items", "total", "limit", "offset"],
+            "properties": {"items": {"type": "array", "items": _ref(item)},
+                           "total": {"type": "integer"}, "limit": {"type": "integer"},
+                           "offset": {"type": "integer"}}}
+
+
+MEMBER_INPUT = {
+    "type": "object",
+    "description": "A member's registration. name and phone are required, and a home address "
+                   "or a point (lon, lat and coordsys). Roster columns may use the Chinese "
+                   "headers 姓名, 手机/手机号/联系电话/电话, 所在党组织/党组织, 工作单位/单位, "
+                   "居住地址/家庭住址/现住址/住址, 经度, 纬度, 坐标系, 特长/技能, 服务意向, "
+                   "角色/身份.",
+    "properties": {
+        "name": {"type": "string"},
+        "phone": {"type": "string", "description": "Mainland mobile; spaces, dashes and +86 "
+                                                   "are removed"},
+        "party_org": NULLABLE_STR,
+        "work_unit": {"type": ["string", "null"], "description":
+                      "Links the member to the work-unit organisation of this name"},
+        "home_address": NULLABLE_STR,
+        "lon": NUMBER_OR_TEXT,
+        "lat": NUMBER_OR_TEXT,
+        "coordsys": {"oneOf": [{"enum": list(COORDSYS)}, {"type": "null"}],
+                     "description": "Required with a point"},
+        "skills": TEXT_OR_LIST,
+        "intentions": TEXT_OR_LIST,
+        "roles": {**TEXT_OR_LIST, "description": f"Each one of {', '.join(ROLES)}"},
+    },
+}
+
+MATCH = {
+    "type": "object",
+    "description": "How the member was placed. method: address, point or staff. A weak or "
+                   "ambiguous address keeps status, reason and candidates; a fallback point "
+                   "has fallback true, distance_m and nearest (the proposed building).",
+    "properties": {
+        "method": {"enum": ["address", "point", "staff"]},
+        "coordsys": {"type": "string"},
+        "status": {"type": "string"},
+        "score": {"type": "number"},
+        "level": {"type": ["string", "null"]},
+        "reason": {"type": "string"},
+        "address": {"type": "string"},
+        "candidates": {"type": "array", "items": {"type": "object"}},
+        "fallback": {"type": "boolean"},
+        "distance_m": {"type": ["number", "null"]},
+        "nearest": {"type": "object"},
+        "household_rule": {"type": "string"},
+    },
+}
+
+REGISTRATION = {
+    "type": "object",
+    "description": "The answer to a self-registration: the member's own submission with the "
+                   "phone masked, the outcome, and where they report (public unit contacts "
+                   "only). chain is empty unless assigned.",
+    "required": ["id", "status", "reason", "member", "chain", "household", "match"],
+    "properties": {
+        "id": ID,
+        "status": {"enum": ["assigned", "needs-confirmation"]},
+        "reason": NULLABLE_STR,
+        "member": {"type": "object", "required": ["name", "phone"], "properties": {
+            "name": {"type": "string"},
+            "phone": {"type": "string", "pattern": r"^\d{3}\*{4}\d{4}$"},
+        }},
+        "chain": {"type": "array", "items": _ref("ChainEntry")},
+        "household": {"oneOf": [{"allOf": [_ref("ChainEntry")], "type": "object",
+                                 "properties": {"rule": {"type": "string"}}},
+                                {"type": "null"}]},
+        "match": _ref("MemberMatch"),
+    },
+}
+
+POINT_OR_NULL = {"oneOf": [{"type": "object", "required": ["lon", "lat", "coordsys"],
+                            "properties": {"lon": {"type": "number"},
+                                           "lat": {"type": "number"},
+                                           "coordsys": {"type": "string"}}},
+                           {"type": "null"}]}
+
+MEMBER = {
+    "type": "object",
+    "description": "A member as staff see it (personal data included).",
+    "required": ["id", "name", "phone", "status", "building", "household", "match", "version"],
+    "properties": {
+        "id": ID, "name": {"type": "string"}, "phone": {"type": "string"},
+        "party_org": NULLABLE_STR, "work_unit": NULLABLE_STR,
+        "work_org": {"oneOf": [{"type": "object", "properties": {"id": ID,
+                                                                 "name": NULLABLE_STR}},
+                               {"type": "null"}]},
+        "home_address": NULLABLE_STR,
+        "input_point": POINT_OR_NULL,
+        "point": {**POINT_OR_NULL, "description": "The wgs84 point used for the assignment"},
+        "skills": LIST, "intentions": LIST, "roles": LIST,
+        "status": STATUS, "reason": NULLABLE_STR,
+        "building": {**ENTRY_OR_NULL, "description": "Assigned building; for "
+                     "needs-confirmation the proposed (nearest) one, if any"},
+        "household": ENTRY_OR_NULL,
+        "match": _ref("MemberMatch"),
+        "version": {"type": "integer"},
+        "created_at": NULLABLE_STR, "updated_at": NULLABLE_STR,
+        "chain": {"type": "array", "items": _ref("ChainEntry"),
+                  "description": "Detail only: the building's chain, root first"},
+    },
+}
+
+ROSTER = {
+    "type": "object",
+    "required": ["id", "kind", "filename", "counts"],
+    "properties": {
+        "id": ID, "kind": {"enum": ["members", "work-orgs"]}, "filename": {"type": "string"},
+        "counts": {"type": "object", "additionalProperties": {"type": "integer"},
+                   "description": "rows, assigned, needs-confirmation, rejected; members: "
+                                  "created, updated, unchanged; work-orgs: members_linked"},
+        "created_at": NULLABLE_STR,
+        "rows_note": {"type": "string"},
+    },
+}
+
+ROSTER_ROW = {
+    "type": "object",
+    "required": ["row", "status", "problems", "data"],
+    "properties": {
+        "row": {"type": "integer", "minimum": 2, "description": ROW_NOTE},
+        "status": STATUS,
+        "problems": {"type": "array", "items": {
+            "type": "object", "required": ["severity", "rule", "message"],
+            "properties": {"severity": {"enum": ["error", "warning"]},
+                           "rule": {"type": "string"}, "message": {"type": "string"},
+                           "row": {"type": "integer"}, "field": {"type": "string"}}}},
+        "data": {"type": "object", "additionalProperties": {"type": "string"},
+                 "description": "The row as written, by column header"},
+        "member_id": {"type": ["integer", "null"]},
+        "work_org_id": {"type": ["integer", "null"]},
+    },
+}
+
+WORK_ORG_INPUT = {
+    "type": "object",
+    "required": ["name"],
+    "description": "Roster headers: 单位名称, 办公地址, 经度, 纬度, 坐标系, 联系人, 联系电话",
+    "properties": {
+        "name": {"type": "string"}, "office_address": NULLABLE_STR,
+        "lon": NUMBER_OR_TEXT, "lat": NUMBER_OR_TEXT,
+        "coordsys": {"oneOf": [{"enum": list(COORDSYS)}, {"type": "null"}]},
+        "contact_name": NULLABLE_STR, "contact_phone": NULLABLE_STR,
+    },
+}
+
+WORK_ORG = {
+    "type": "object",
+    "required": ["id", "name", "status", "community", "chain", "members"],
+    "properties": {
+        "id": ID, "name": {"type": "string"}, "office_address": NULLABLE_STR,
+        "point": POINT_OR_NULL, "contact_name": NULLABLE_STR, "contact_phone": NULLABLE_STR,
+        "status": STATUS, "reason": NULLABLE_STR, "match": {"type": "object"},
+        "community": {**ENTRY_OR_NULL, "description": "The community where the office sits"},
+        "chain": {"type": "array", "items": _ref("ChainEntry")},
+        "members": {"type": "integer", "description": "Members linked by work unit"},
+    },
+}
+
+WORK_ORG_REPORT = {
+    "type": "object",
+    "required": ["organisation", "members", "counts"],
+    "properties": {
+        "organisation": _ref("WorkOrg"),
+        "members": {"type": "array", "items": {
+            "type": "object", "required": ["id", "name", "phone", "status", "residence"],
+            "properties": {
+                "id": ID, "name": {"type": "string"}, "phone": {"type": "string"},
+                "status": STATUS,
+                "residence": {"type": "object", "additionalProperties": _ref("ChainEntry"),
+                              "description": "Where the member lives, by level key (street, "
+                                             "community, grid, building); empty if unplaced"},
+                "same_community": {"type": "boolean"},
+            }}},
+        "counts": {"type": "object", "additionalProperties": {"type": "integer"}},
+    },
+}
+
+MEMBER_ID = _param("member_id", "The member's id", ID, where="path")
+ROSTER_ID = _param("roster_id", "The roster import's id", ID, where="path")
+STAFF = {**STAFF_PROBLEMS}
+
+PATHS: dict[str, Any] = {
+    "/api/v1/members": {
+        "post": {
+            "summary": "A member registers (双报到): assigned to their building micro-grid",
+            "description": "Public. Answers with the member's own data, the phone masked. A "
+                           "phone already registered is 409 without revealing the record; a "
+                           "rejected registration (address not found, point not covered) is "
+                           "400 naming the field.",
+            "operationId": "registerMember",
+            "requestBody": {"required": True, "content": {JSON: {"schema":
+                                                                 _ref("MemberInput")}}},
+            "responses": {"201": _ok("Registered", **{JSON: _json("MemberRegistration")}),
+                          **_problems(400), **CONFLICT},
+        },
+        "get": {
+            "summary": "Members, filtered and paged, by id." + STAFF_NOTE,
+            "operationId": "listMembers",
+            "parameters": [
+                _param("status", "Only this outcome", STATUS),
+                _param("unit", "Only members whose building is in this unit's subtree",
+                       {"type": "string"}),
+                _param("q", "Name contains", {"type": "string"}),
+                *PAGE_PARAMS,
+            ],
+            "responses": {"200": _ok("A page of members", **{JSON: _json("MemberPage")}),
+                          **_problems(400, 404), **STAFF},
+        },
+    },
+    "/api/v1/members/{member_id}": {
+        "get": {
+            "summary": "One member with the chain of their building." + STAFF_NOTE,
+            "operationId": "getMember", "parameters": [MEMBER_ID],
+            "responses": {"200": _ok("The member", **{JSON: _json("Member")}),
+                          **_problems(404), **STAFF},
+        },
+        "put": {
+            "summary": "Update a member and assign again." + STAFF_NOTE,
+            "description": "Fields given replace the stored ones (null clears); the others "
+                           "stay. A staff confirmation stands while address and point are "
+                           "unchanged.",
+            "operationId": "updateMember", "parameters": [MEMBER_ID],
+            "requestBody": {"required": True, "content": {JSON: {"schema":
+                                                                 _ref("MemberInput")}}},
+            "responses": {"200": _ok("The member", **{JSON: _json("Member")}),
+                          **_problems(400, 404), **CONFLICT, **STAFF},
+        },
+    },
+    "/api/v1/members/{member_id}/confirm": {"post": {
+        "summary": "Confirm a member's building (status assigned, match.method staff)."
+                   + STAFF_NOTE,
+        "operationId": "confirmMember", "parameters": [MEMBER_ID],
+        "requestBody": {"required": True, "content": {JSON: {"schema": {
+            "type": "object", "required": ["building"],
+            "properties": {"building": {"type": "string",
+                                        "description": "A micro-grid (building) code"}}}}}},
+        "responses": {"200": _ok("The member", **{JSON: _json("Member")}),
+                      **_problems(400, 404), **STAFF},
+    }},
+    "/api/v1/rosters": {"post": {
+        "summary": "Import a roster of members (or work-unit organisations)." + STAFF_NOTE,
+        "description": "One transaction. Every row ends assigned, needs-confirmation or "
+                       "rejected and is kept; list them at /rosters/{roster_id}/rows. "
+                       "Members are matched by phone: a re-import updates, never duplicates. "
+                       + ROW_NOTE,
+        "operationId": "importRoster",
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {
+                "file": {"type": "string", "contentMediaType": "application/octet-stream",
+                         "description": ".csv (UTF-8 or GBK/GB18030) or .xlsx"},
+                "kind": {"enum": ["members", "work-orgs"], "default": "members"},
+            }}}}},
+        "responses": {"201": _ok("The import and its counts", **{JSON: _json("Roster")}),
+                      **_problems(400, 413), **STAFF},
+    }},
+    "/api/v1/rosters/{roster_id}": {"get": {
+        "summary": "A roster import and its counts." + STAFF_NOTE,
+        "operationId": "getRoster", "parameters": [ROSTER_ID],
+        "responses": {"200": _ok("The import", **{JSON: _json("Roster")}),
+                      **_problems(404), **STAFF},
+    }},
+    "/api/v1/rosters/{roster_id}/rows": {"get": {
+        "summary": "The rows of a roster import with their outcome and problems." + STAFF_NOTE,
+        "description": ROW_NOTE,
+        "operationId": "getRosterRows",
+        "parameters": [ROSTER_ID, _param("status", "Only this outcome", STATUS),
+                       *PAGE_PARAMS],
+        "responses": {"200": _ok("A page of rows", **{JSON: _json("RosterRowPage")}),
+                      **_problems(400, 404), **STAFF},
+    }},
+    "/api/v1/work-orgs": {
+        "post": {
+            "summary": "Register a work-unit Party organisation at the community where its "
+                       "office sits." + STAFF_NOTE,
+            "operationId": "registerWorkOrg",
+            "requestBody": {"required": True, "content": {JSON: {"schema":
+                                                                 _ref("WorkOrgInput")}}},
+            "responses": {"201": _ok("Registered", **{JSON: _json("WorkOrg")}),
+                          **_problems(400), **CONFLICT, **STAFF},
+        },
+        "get": {
+            "summary": "Work-unit organisations, paged." + STAFF_NOTE,
+            "operationId": "listWorkOrgs",
+            "parameters": [_param("q", "Name contains", {"type": "string"}), *PAGE_PARAMS],
+            "responses": {"200": _ok("A page", **{JSON: _json("WorkOrgPage")}),
+                          **_problems(400), **STAFF},
+        },
+    },
+    "/api/v1/work-orgs/{org_id}/report": {"get": {
+        "summary": "The organisation's community and where each of its members lives (both "
+                   "links of 双报到)." + STAFF_NOTE,
+        "operationId": "workOrgReport",
+        "parameters": [_param("org_id", "The organisation's id", ID, where="path")],
+        "responses": {"200": _ok("The report", **{JSON: _json("WorkOrgReport")}),
+                      **_problems(404), **STAFF},
+    }},
+}
+
+SCHEMAS: dict[str, Any] = {
+    "MemberInput": MEMBER_INPUT,
+    "MemberMatch": MATCH,
+    "MemberRegistration": REGISTRATION,
+    "Member": MEMBER,
+    "MemberPage": _page("Member"),
+    "Roster": ROSTER,
+    "RosterRow": ROSTER_ROW,
+    "RosterRowPage": _page("RosterRow"),
+    "WorkOrgInput": WORK_ORG_INPUT,
+    "WorkOrg": WORK_ORG,
+    "WorkOrgPage": _page("WorkOrg"),
+    "WorkOrgReport": WORK_ORG_REPORT,
+}
