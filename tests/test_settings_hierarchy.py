@@ -35,7 +35,8 @@ def test_default_levels():
 
 def test_renamed_levels_inline_and_from_file(tmp_path):
     h = load_hierarchy(NANTONG)
-    assert [lv.name for lv in h.levels] == ["社区大党委", "党总支", "网格党支部", "党小组", "微网格"]
+    names = ["社区大党委", "党总支", "网格党支部", "党小组", "微网格"]
+    assert [lv.name for lv in h.levels] == names
     assert h.resolve("党小组").level == 4 and h.micro_grid.level == 4
     path = tmp_path / "levels.json"
     path.write_text(NANTONG, encoding="utf-8")

@@ -14,7 +14,7 @@ from gridsvc.settings import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app for ``settings`` (``Settings.from_env()`` when none are given)."""
-    from gridsvc.web import boundaries, meta, units
+    from gridsvc.web import boundaries, coverage, lookup, members, meta, units
     from gridsvc.web.problems import register_problem_handlers
 
     settings = settings or Settings.from_env()
@@ -27,6 +27,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(meta.bp)
     app.register_blueprint(units.bp)
     app.register_blueprint(boundaries.bp)
+    app.register_blueprint(coverage.bp)
+    app.register_blueprint(lookup.bp)
+    app.register_blueprint(members.bp)
     return app
 
 

@@ -420,7 +420,8 @@ def _problem_response(description: str) -> dict[str, Any]:
 
 # Resources documented in modules of their own: each has ``PATHS`` and ``SCHEMAS`` dicts
 # (and may use the helpers above). Add a module here when adding a blueprint.
-RESOURCE_DOCS: list[str] = ["gridsvc.web.openapi_coverage"]
+RESOURCE_DOCS: list[str] = ["gridsvc.web.openapi_coverage", "gridsvc.web.openapi_lookup",
+                             "gridsvc.web.openapi_members"]
 
 
 def openapi_document() -> dict[str, Any]:
