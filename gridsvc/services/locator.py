@@ -14,13 +14,14 @@ boundaries change (``services/live.py``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import shapely
-from sqlalchemy import select
+from sqlalchemy import LargeBinary, Text, func, select, type_coerce
 from sqlalchemy.orm import Session
 
 from gridsvc.hierarchy import Hierarchy
@@ -160,46 +161,56 @@ def build_city_index(db: Database, hierarchy: Hierarchy) -> CityIndex:
         return city_index_in(session, hierarchy)
 
 
+def _wkb(column: Any) -> Any:
+    """A geometry column as plain WKB bytes, skipping ORM and GeoAlchemy2 result processing."""
+    return func.ST_AsBinary(column, type_=LargeBinary)
+
+
 def city_index_in(session: Session, hierarchy: Hierarchy) -> CityIndex:
-    """The index of the tree as this session sees it (e.g. with an import not yet committed)."""
+    """The index of the tree as this session sees it (e.g. with an import not yet committed).
+
+    Reads plain columns, not ORM objects: a city has ~80,000 polygons and ~150,000 households.
+    """
     micro = hierarchy.micro_grid.level
-    household_level = hierarchy.household.level if hierarchy.household else None
+    household_level = hierarchy.household.level if hierarchy.household else -1
     rev = q.revision(session, q.BOUNDARIES)
-    rows = session.execute(
+    conn = session.connection()  # Core rows: no ORM entity loading
+    rows = conn.execute(
         select(Unit.id, Unit.code, Unit.level, Unit.parent_id, Unit.name,
                Unit.leader_name, Unit.leader_phone).order_by(Unit.id)
     ).all()
-    geo_units = list(session.scalars(
-        select(Unit).where(Unit.level.in_([micro, household_level or micro])).order_by(Unit.id)
-    ))
-    geoms = q.geometries(geo_units)
-    areas = q.geometries(geo_units, "service_area")
+    micro_ids, micro_wkb = _columns(conn.execute(
+        select(Unit.id, _wkb(Unit.geom)).where(Unit.level == micro).order_by(Unit.id)
+    ).all(), 2)
+    hh_rows = conn.execute(
+        select(Unit.id, func.ST_X(Unit.geom), func.ST_Y(Unit.geom), _wkb(Unit.service_area),
+               type_coerce(Unit.properties, Text))
+        .where(Unit.level == household_level).order_by(Unit.id)
+    ).all()
     ids = np.array([r.id for r in rows], dtype=np.int64)
     row_of_id = {int(i): n for n, i in enumerate(ids)}
     parents = np.array(
         [row_of_id.get(r.parent_id, -1) if r.parent_id else -1 for r in rows], dtype=np.int64
     )
     codes = np.array([r.code for r in rows], dtype=object)
-    micro_rows, micro_geoms = [], []
+    areas = shapely.from_wkb([r[3] for r in hh_rows]) if hh_rows else []
+    households = [
+        Household(row_of_id[r[0]], r[1], r[2], area, _covers(r[4]))
+        for r, area in zip(hh_rows, areas, strict=True)
+    ]
     by_building: dict[int, list[Household]] = {}
     by_grid: dict[int, list[Household]] = {}
-    households: list[Household] = []
-    for unit, geom, area in zip(geo_units, geoms, areas, strict=True):
-        row = row_of_id[unit.id]
-        if unit.level == micro:
-            micro_rows.append(row)
-            micro_geoms.append(geom)
-            continue
-        hh = Household(row, geom.x, geom.y, area, _covers(unit.properties))
-        households.append(hh)
-        building = int(parents[row])
+    for hh in households:
+        building = int(parents[hh.row])
         by_building.setdefault(building, []).append(hh)
         if building >= 0 and parents[building] >= 0:
             by_grid.setdefault(int(parents[building]), []).append(hh)
     polygons: PolygonIndex | NoPolygons = NoPolygons()
-    if micro_geoms:
-        polygons = PolygonIndex.build(np.array(micro_geoms, dtype=object),
-                                      np.array(micro_rows, dtype=np.int64))
+    if micro_ids:
+        polygons = PolygonIndex.build(
+            shapely.from_wkb(micro_wkb),
+            np.array([row_of_id[i] for i in micro_ids], dtype=np.int64),
+        )
     index = CityIndex(
         revision=rev, hierarchy=hierarchy, codes=codes, ids=ids,
         levels=np.array([r.level for r in rows], dtype=np.int64), parents=parents,
@@ -214,9 +225,15 @@ def city_index_in(session: Session, hierarchy: Hierarchy) -> CityIndex:
     return index
 
 
-def _covers(properties: dict[str, Any] | None) -> frozenset[str]:
-    """The 单元 numbers in a household's ``covers`` property: a list, JSON text of one, or text
-    "1,2" / "1，2"."""
+def _columns(rows: list[Any], n: int) -> tuple[list[Any], ...]:
+    return tuple([r[k] for r in rows] for k in range(n))
+
+
+def _covers(properties: str | dict[str, Any] | None) -> frozenset[str]:
+    """The 单元 numbers in a household's ``covers`` property (properties as stored JSON text):
+    a list, JSON text of one, or text "1,2" / "1，2"."""
+    if isinstance(properties, str):
+        return _covers_in_text(properties) if "covers" in properties else frozenset()
     covers = (properties or {}).get("covers") or []
     if isinstance(covers, str) and covers.strip().startswith("["):
         with contextlib.suppress(ValueError):
@@ -226,6 +243,12 @@ def _covers(properties: dict[str, Any] | None) -> frozenset[str]:
     elif not isinstance(covers, list):
         covers = [covers]
     return frozenset(str(c).strip() for c in covers if str(c).strip())
+
+
+@functools.lru_cache(maxsize=4096)
+def _covers_in_text(properties: str) -> frozenset[str]:
+    """Households share few distinct property texts: parse each once."""
+    return _covers(json.loads(properties))
 
 
 def _add_household_arrays(index: CityIndex, households: list[Household]) -> None:
@@ -241,11 +264,3 @@ def _add_household_arrays(index: CityIndex, households: list[Household]) -> None
     if with_area:
         index.areas = shapely.STRtree([h.area for h in with_area])
         index.area_rows = np.array([h.row for h in with_area], dtype=np.int64)
-
-
-def covering_area(households: list[Household], lon: float, lat: float) -> Household | None:
-    """The first household whose service area covers the point (rows in id order)."""
-    for hh in households:
-        if hh.area is not None and shapely.covers_xy(hh.area, lon, lat):
-            return hh
-    return None
