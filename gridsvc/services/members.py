@@ -275,9 +275,11 @@ def _add_households(snap: Snapshot, assignments: Sequence[Assignment],
         np.array([a.lon for a in picked], dtype=float),
         np.array([a.lat for a in picked], dtype=float),
         snap.svc.settings.household_radius_m, [unit_nos[i] for i in todo])
-    for a, h, r in zip(picked, hh.tolist(), rule.tolist(), strict=True):
+    for i, a, h, r in zip(todo, picked, hh.tolist(), rule.tolist(), strict=True):
         if h >= 0:
             a.household, a.household_rule = h, lookup.RULES[r]
+        if unit_nos[i]:
+            a.match = a.match | {"unit": unit_nos[i]}  # the home's 单元, for later reassignment
 
 
 # --- storing -----------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from gridsvc.hierarchy import Hierarchy
 from gridsvc.privacy import mask_name
 from gridsvc.services.locator import CityIndex, city_index_in
-from gridsvc.services.lookup import household_for, place_many
+from gridsvc.services.lookup import households_many, place_many
 from gridsvc.settings import Settings
 from gridsvc.storage.models import AssignmentChange, Member
 
@@ -83,10 +83,6 @@ class _Home:
     was_fallback: bool
 
 
-def _chain_codes(index: CityIndex, row: int) -> tuple[str, ...]:
-    return tuple(str(index.codes[r]) for r in reversed(index.chains.chain_rows(row)))
-
-
 def _homes(session: Session) -> list[_Home]:
     rows = session.execute(
         select(Member.id, Member.name, Member.lon, Member.lat, Member.building_id,
@@ -119,19 +115,19 @@ def member_moves(session: Session, before: CityIndex, after: CityIndex,
     lon = np.array([h.lon for h in homes])
     lat = np.array([h.lat for h in homes])
     rows, fallback, dist = place_many(after, lon, lat, settings.nearest_radius_m)
+    hh_rows, _rules = households_many(after, rows, lon, lat, settings.household_radius_m,
+                                      [h.unit_no for h in homes])
     old_rows = _row_of_id(before)
     moves: list[Move] = []
     updates: list[dict[str, Any]] = []
-    for home, row, fb, d in zip(homes, rows.tolist(), fallback.tolist(), dist.tolist(),
-                                strict=True):
+    for home, row, hh, fb, d in zip(homes, rows.tolist(), hh_rows.tolist(), fallback.tolist(),
+                                    dist.tolist(), strict=True):
         old_row = old_rows.get(home.building_id, -1) if home.building_id else -1
-        old_chain = _chain_codes(before, old_row) if old_row >= 0 else ()
-        new_chain = _chain_codes(after, row) if row >= 0 else ()
+        old_chain = tuple(before.chain_codes(old_row)) if old_row >= 0 else ()
+        new_chain = tuple(after.chain_codes(row)) if row >= 0 else ()
         old_hh = old_rows.get(home.household_id, -1) if home.household_id else -1
         old_hh_code = str(before.codes[old_hh]) if old_hh >= 0 else None
-        found = household_for(after, row, home.lon, home.lat, home.unit_no,
-                              settings.household_radius_m) if row >= 0 else None
-        new_hh_code = str(after.codes[found[0].row]) if found else None
+        new_hh_code = str(after.codes[hh]) if hh >= 0 else None
         status = "needs-confirmation" if fb or row < 0 else "assigned"
         if home.status == "needs-confirmation" and not home.was_fallback:
             status = home.status  # waiting for staff for another reason (a weak address)
@@ -142,9 +138,8 @@ def member_moves(session: Session, before: CityIndex, after: CityIndex,
         updates.append({
             "id": home.id,
             "building_id": int(after.ids[row]) if row >= 0 else None,
-            "household_id": int(after.ids[found[0].row]) if found else None,
-            "status": status,
-            "fallback": bool(fb), "distance_m": d if fb else None,
+            "household_id": int(after.ids[hh]) if hh >= 0 else None,
+            "status": status, "fallback": bool(fb), "distance_m": d if fb else None,
         })
     return moves, updates
 
@@ -160,7 +155,8 @@ def household_moves(before: CityIndex, after: CityIndex) -> list[Move]:
         old = before.row_of_code.get(code, -1)
         if old < 0:
             continue  # a new household: nothing moved
-        old_chain, new_chain = _chain_codes(before, old)[:-1], _chain_codes(after, row)[:-1]
+        old_chain = tuple(before.chain_codes(old))[:-1]
+        new_chain = tuple(after.chain_codes(row))[:-1]
         if old_chain != new_chain:
             moves.append(Move("household", int(after.ids[row]), f"{after.names[row]} ({code})",
                               old_chain, new_chain))
