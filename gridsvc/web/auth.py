@@ -15,19 +15,6 @@ from flask import abort, request
 from gridsvc.web import current_services
 from gridsvc.web.problems import problem_response
 
-# slug -> (title, meaning), for the /problems/<slug> pages.
-AUTH_PROBLEMS = {
-    "unauthorized": (
-        "Unauthorized",
-        "The endpoint is for staff: send 'Authorization: Bearer <staff token>' with the token "
-        "of GRIDSVC_STAFF_TOKEN.",
-    ),
-    "forbidden": (
-        "Forbidden",
-        "Staff endpoints are off until GRIDSVC_STAFF_TOKEN is set on the server.",
-    ),
-}
-
 
 def require_staff() -> None:
     """Return when the request carries the staff token; otherwise abort with a problem."""
@@ -36,14 +23,14 @@ def require_staff() -> None:
         abort(problem_response(
             403, "forbidden",
             "staff endpoints are off until GRIDSVC_STAFF_TOKEN is set",
-            title=AUTH_PROBLEMS["forbidden"][0],
         ))
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip(), token):
+    # bytes, so a non-ASCII header is a mismatch, not a TypeError
+    matches = hmac.compare_digest(given.strip().encode(), token.encode())
+    if scheme.lower() != "bearer" or not matches:
         response = problem_response(
             401, "unauthorized",
             "this endpoint is for staff: send 'Authorization: Bearer <staff token>'",
-            title=AUTH_PROBLEMS["unauthorized"][0],
         )
         response.headers["WWW-Authenticate"] = 'Bearer realm="gridsvc staff"'
         abort(response)

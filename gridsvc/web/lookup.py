@@ -20,34 +20,14 @@ from gridsvc.services import lookup
 from gridsvc.services.errors import InvalidInput
 from gridsvc.services.gazetteer import import_gazetteer
 from gridsvc.web import current_services
-from gridsvc.web.auth import AUTH_PROBLEMS, require_staff
+from gridsvc.web.auth import require_staff
 from gridsvc.web.boundaries import _safe_name
 from gridsvc.web.geojson import JSON, json_response
 from gridsvc.web.params import bool_arg, text_arg
-from gridsvc.web.problems import PROBLEM_TYPES
 
 bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
 
-LOOKUP_PROBLEMS = {
-    "not-covered": (
-        "Point not covered by any micro-grid",
-        "The point lies in no building micro-grid (a road, a park, between buildings). "
-        "`nearest` names the closest micro-grid within GRIDSVC_NEAREST_RADIUS_M with its "
-        "distance (fallback true: staff must confirm it), or is null.",
-    ),
-    "address-not-resolved": (
-        "Address not resolved to a building",
-        "The address did not match exactly one building: `match_status` says whether it was "
-        "unmatched, weak (e.g. only the compound) or ambiguous, and `candidates` lists the "
-        "closest gazetteer entries. Nothing is guessed; add the building number or district.",
-    ),
-}
 GAZETTEER_SUFFIXES = (".csv", ".geojson", ".json")
-
-
-@bp.record_once
-def _register_problem_types(_state: object) -> None:
-    PROBLEM_TYPES.update(LOOKUP_PROBLEMS | AUTH_PROBLEMS)
 
 
 @bp.get("/lookup")

@@ -430,6 +430,14 @@ def openapi_document() -> dict[str, Any]:
         module = importlib.import_module(name)
         doc["paths"].update(module.PATHS)
         doc["components"]["schemas"].update(module.SCHEMAS)
+    doc["components"]["securitySchemes"] = {"staffToken": {
+        "type": "http", "scheme": "bearer",
+        "description": "The server's GRIDSVC_STAFF_TOKEN; staff endpoints are off without it.",
+    }}
+    for operations in doc["paths"].values():
+        for operation in operations.values():
+            if "401" in operation.get("responses", {}):  # the staff endpoints
+                operation.setdefault("security", [{"staffToken": []}])
     return doc
 
 

@@ -51,6 +51,27 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
         "The service failed unexpectedly. The error was logged; please report the time and path.",
     ),
     "http-error": ("HTTP error", "The request failed; see `status` and `detail`."),
+    "unauthorized": (
+        "Unauthorized",
+        "The endpoint is for staff: send 'Authorization: Bearer <staff token>' with the token "
+        "of GRIDSVC_STAFF_TOKEN.",
+    ),
+    "forbidden": (
+        "Forbidden",
+        "Staff endpoints are off until GRIDSVC_STAFF_TOKEN is set on the server.",
+    ),
+    "not-covered": (
+        "Point not covered by any micro-grid",
+        "The point lies in no building micro-grid (a road, a park, between buildings). "
+        "`nearest` names the closest micro-grid within GRIDSVC_NEAREST_RADIUS_M with its "
+        "distance (fallback true: staff must confirm it), or is null.",
+    ),
+    "address-not-resolved": (
+        "Address not resolved to a building",
+        "The address did not match exactly one building: `match_status` says whether it was "
+        "unmatched, weak (e.g. only the compound) or ambiguous, and `candidates` lists the "
+        "closest gazetteer entries. Nothing is guessed; add the building number or district.",
+    ),
 }
 
 HTTP_SLUGS = {
