@@ -4,7 +4,7 @@ SHELL := /bin/bash
 
 PG_MAJOR ?= 15
 APT_PACKAGES := python3 python3-venv postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 \
-	libsqlite3-mod-spatialite gdal-bin chromium chromium-driver
+	libsqlite3-mod-spatialite gdal-bin chromium chromium-driver wrk
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -47,7 +47,7 @@ lint: install
 
 ## Benchmarks: figures printed as ratios against baselines measured in the same run.
 bench: install
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py --json bench/out/latest.json --markdown bench/out/latest.md
 
 ## Regenerate the shipped small demo city in boundaries/demo/.
 demo-files: install

@@ -260,12 +260,17 @@ def agreement(case: Case, lon: np.ndarray, lat: np.ndarray) -> dict[str, int]:
     """The index against sjoin 'intersects' (= ST_Covers) for every point."""
     sub = Case(case.source, case.geoms, case.rows, case.parents, lon, lat, case.index)
     _, point, row = sjoin_matches(sub)
-    got = case.index.locate_many(lon, lat)
-    n_matches = np.bincount(point, minlength=len(lon))
-    among = np.zeros(len(lon), dtype=bool)  # the index's answer is one of the matches
+    return agreement_counts(case.index.locate_many(lon, lat), point, row)
+
+
+def agreement_counts(got: np.ndarray, point: np.ndarray, row: np.ndarray) -> dict[str, int]:
+    """The index's answer ``got`` per point against all (point, row) matches of a baseline:
+    equal where the baseline has one match or none, one of them where it has several."""
+    n_matches = np.bincount(point, minlength=len(got))
+    among = np.zeros(len(got), dtype=bool)  # the index's answer is one of the matches
     among[point[got[point] == row]] = True
     ok = np.where(n_matches == 0, got == -1, among)
-    return {"points": len(lon), "in_none": int((n_matches == 0).sum()),
+    return {"points": len(got), "in_none": int((n_matches == 0).sum()),
             "in_one": int((n_matches == 1).sum()), "on_shared_boundary": int((n_matches > 1).sum()),
             "disagree": int((~ok).sum())}
 

@@ -1,0 +1,330 @@
+"""HTTP figures: ``gridsvc serve`` (gunicorn) on loopback under load.
+
+The server runs on a free port of 127.0.0.1 with ``GRIDSVC_DATABASE_URL`` pointing at a
+SpatiaLite file holding the demo city, built once into bench/out/ and reused while it is newer
+than the generator code (gridsvc/demo) and the migrations. Load comes from ``wrk`` (Debian
+package) with ``wrk_paths.lua``, which requests a list of paths in turn so every request asks
+for a different point; without wrk, a threaded Python client does the same, slower.
+
+- single lookups: ``GET /api/v1/lookup?lon=..&lat=..&coordsys=wgs84`` on points inside
+  buildings, against the same load on ``GET /api/v1/levels`` (the framework's floor: routing
+  and a small JSON answer, no database read), both measured in this run. ``/healthz`` is no
+  floor: it counts the units in the database (about 10 ms per request);
+- batches: ``POST /api/v1/lookup/batch`` with 10,000 points per request from two clients (one
+  per worker), in points per second, against the single lookups' requests per second.
+
+The server is stopped at the end whatever happens (its whole process group).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from figures import Figure, Target
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "out"
+WRK_SCRIPT = Path(__file__).with_name("wrk_paths.lua")
+GENERATOR_CODE = ("gridsvc/demo/*.py", "gridsvc/migrations/versions/*.py")
+WORKERS = 2
+CONNECTIONS = 4  # two per worker: one being served, one waiting (sync workers close each)
+FLOOR_PATH = "/api/v1/levels"  # a route with no database read: the framework's floor
+BATCH_SIZE = 10_000
+RPS_TARGET = Target(">=", 2000.0)
+P99_TARGET = Target("<", 20.0)  # ms
+BATCH_TARGET = Target(">=", 200_000.0)  # points/s
+
+
+# --- the database and the server ------------------------------------------------------------
+
+
+def demo_database(scale: str, seed: int) -> Path:
+    """The SpatiaLite file with the demo city loaded; built (minutes for the city) only when
+    missing or older than the code that generates it."""
+    path = OUT / f"demo-{scale}-seed{seed}.sqlite"
+    newest_code = max(p.stat().st_mtime for pattern in GENERATOR_CODE for p in ROOT.glob(pattern))
+    if path.exists() and path.stat().st_mtime > newest_code:
+        return path
+    OUT.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    env = {**os.environ, "GRIDSVC_DATABASE_URL": f"sqlite:///{partial}"}
+    done = subprocess.run([sys.executable, "-m", "gridsvc", "demo", "--seed", str(seed),
+                           "--scale", scale], cwd=ROOT, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"loading the {scale} demo city into {partial} failed:\n"
+                           f"{done.stderr[-2000:]}")
+    with closing(sqlite3.connect(partial)) as conn:  # fold the WAL into the file
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    partial.replace(path)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(base: str, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@contextmanager
+def running_server(database: Path, log: Path, workers: int = WORKERS,
+                   startup_s: float = 60.0) -> Iterator[str]:
+    """``gridsvc serve`` on a free loopback port; yields its base URL once /healthz answers."""
+    port = free_port()
+    env = {**os.environ, "GRIDSVC_DATABASE_URL": f"sqlite:///{database}"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gridsvc", "serve", "--host", "127.0.0.1", "--port",
+             str(port), "--workers", str(workers)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=out, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + startup_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {proc.returncode}; see {log}")
+            try:
+                if get(base, "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not answer within {startup_s:.0f} s; "
+                                   f"see {log}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group (gunicorn and its workers), SIGKILL if stuck."""
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+# --- load -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Load:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    failed: int  # socket errors and non-2xx answers
+
+    @property
+    def per_second(self) -> float:
+        return self.requests / self.seconds
+
+
+def lookup_paths(lon: np.ndarray, lat: np.ndarray) -> list[str]:
+    return [f"/api/v1/lookup?lon={x!r}&lat={y!r}&coordsys=wgs84"
+            for x, y in zip(lon.tolist(), lat.tolist(), strict=True)]
+
+
+def load(base: str, paths: list[str], seconds: float,
+         connections: int = CONNECTIONS) -> Load:
+    """GET ``paths`` in turn for ``seconds`` with ``connections`` concurrent clients."""
+    if shutil.which("wrk"):
+        return wrk_load(base, paths, seconds, connections)
+    return python_load(base, paths, seconds, connections)
+
+
+def wrk_load(base: str, paths: list[str], seconds: float, connections: int) -> Load:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt") as listing:
+        listing.write("\n".join(paths) + "\n")
+        listing.flush()
+        done = subprocess.run(
+            ["wrk", "--threads", "1", "--connections", str(connections), "--duration",
+             f"{max(1, round(seconds))}s", "--timeout", "10s", "--script", str(WRK_SCRIPT),
+             base, "--", listing.name], capture_output=True, text=True, check=True)
+    line = next(x for x in reversed(done.stdout.splitlines()) if x.startswith("{"))
+    r = json.loads(line)
+    return Load(requests=r["requests"], seconds=r["duration_us"] / 1e6,
+                p50_ms=r["p50_us"] / 1000, p99_ms=r["p99_us"] / 1000,
+                failed=r["socket_errors"] + r["non_2xx"])
+
+
+def python_load(base: str, paths: list[str], seconds: float, connections: int) -> Load:
+    """The same as wrk with threads and http.client (the client itself may be the limit)."""
+    latencies: list[list[float]] = [[] for _ in range(connections)]
+    failed = [0] * connections
+    stop_at = time.perf_counter() + seconds
+
+    def client(k: int) -> None:
+        n = k * len(paths) // connections
+        while time.perf_counter() < stop_at:
+            start = time.perf_counter()
+            try:
+                status, _ = get(base, paths[n % len(paths)])
+            except OSError:
+                status = 0
+            latencies[k].append(time.perf_counter() - start)
+            failed[k] += not 200 <= status < 300
+            n += 1
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    elapsed = time.perf_counter() - start
+    times = np.concatenate([np.array(x) for x in latencies]) * 1000
+    return Load(requests=len(times), seconds=elapsed, p50_ms=float(np.percentile(times, 50)),
+                p99_ms=float(np.percentile(times, 99)), failed=sum(failed))
+
+
+def post_json(base: str, path: str, body: bytes) -> tuple[int, bytes]:
+    host, port = base.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
+    try:
+        conn.request("POST", path, body, {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def batch_bodies(lon: np.ndarray, lat: np.ndarray, size: int) -> list[bytes]:
+    """The points as JSON batches of ``size`` {lon, lat, coordsys} items."""
+    items = [{"lon": x, "lat": y, "coordsys": "wgs84"}
+             for x, y in zip(lon.tolist(), lat.tolist(), strict=True)]
+    return [json.dumps(items[k:k + size]).encode() for k in range(0, len(items), size)]
+
+
+def batch_load(base: str, bodies: list[bytes], path: str, clients: int = WORKERS
+               ) -> tuple[float, int, list[str]]:
+    """POST every body (``clients`` at a time): seconds, points answered, and problems
+    (a status other than 200, or an answer without one result per point)."""
+    def post(body: bytes) -> tuple[int, bytes]:
+        return post_json(base, path, body)
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        answers = list(pool.map(post, bodies))
+    seconds = time.perf_counter() - start
+    problems = [f"HTTP {status}: {data[:200]!r}" for status, data in answers if status != 200]
+    sent = len(json.loads(bodies[0]))
+    results = batch_results(json.loads(answers[0][1])) if answers[0][0] == 200 else []
+    answered = sum(1 for r in results if "result" in r)
+    if answers[0][0] == 200 and answered != sent:
+        problems.append(f"the first batch answered {answered} of {sent} points")
+    points = sum(len(json.loads(b)) for b, (s, _) in zip(bodies, answers, strict=True)
+                 if s == 200)
+    return seconds, points, problems
+
+
+def batch_results(answer: object) -> list[dict]:
+    """The per-item entries of a batch answer (a list, or an object holding the list)."""
+    if isinstance(answer, list):
+        return answer
+    if isinstance(answer, dict):
+        for value in answer.values():
+            if isinstance(value, list):
+                return value
+    return []
+
+
+def warm_up(base: str, paths: list[str], tries: int = 10) -> float:
+    """Load until lookups are quick, and return how long the first lookups took: each
+    worker builds its index on its first lookup (one lookup per worker, all at once)."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(WORKERS) as pool:
+        answers = list(pool.map(lambda path: get(base, path, timeout=300), paths[:WORKERS]))
+    first = time.perf_counter() - start
+    for path, (status, body) in zip(paths, answers, strict=False):
+        if status != 200 or "chain" not in json.loads(body):
+            raise RuntimeError(f"GET {path} answered {status}: {body[:300]!r}")
+    for _ in range(tries):
+        run = load(base, paths, 2.0)
+        if run.requests >= 50 and run.failed == 0 and run.p99_ms < 50:
+            return first
+    raise RuntimeError(f"lookups still fail or are slow after warming up: {run}")
+
+
+# --- figures --------------------------------------------------------------------------------
+
+
+def http_figures(lon: np.ndarray, lat: np.ndarray, scale: str, seed: int, seconds: float,
+                 batches: int) -> tuple[list[Figure], list[str]]:
+    """Serve the demo city and measure it; ``lon``/``lat`` are wgs84 points inside buildings
+    of that city (at least ``batches`` * 10,000 for the batch figure)."""
+    notes = []
+    started = time.perf_counter()
+    database = demo_database(scale, seed)
+    if time.perf_counter() - started > 5:
+        notes.append(f"HTTP: built {database.relative_to(ROOT)} in "
+                     f"{time.perf_counter() - started:.0f} s (reused by later runs)")
+    paths = lookup_paths(lon[:20_000], lat[:20_000])
+    bodies = batch_bodies(lon[:batches * BATCH_SIZE], lat[:batches * BATCH_SIZE], BATCH_SIZE)
+    log = OUT / "server.log"
+    with running_server(database, log) as base:
+        first_s = warm_up(base, paths)
+        floor = load(base, [FLOOR_PATH], seconds)
+        lookups = load(base, paths, seconds)
+        batch_load(base, bodies[:WORKERS], "/api/v1/lookup/batch")  # warm up
+        full_s, full_n, full_problems = batch_load(base, bodies, "/api/v1/lookup/batch")
+        compact_s, compact_n, compact_problems = batch_load(base, bodies,
+                                                            "/api/v1/lookup/batch?compact=1")
+    client = "wrk" if shutil.which("wrk") else "a threaded Python client (wrk not installed)"
+    notes.append(f"HTTP: gunicorn with {WORKERS} sync workers on {os.cpu_count()} cores, "
+                 f"load from {client} with {CONNECTIONS} connections on the same machine, "
+                 f"{seconds:.0f} s per run; failed requests: lookups {lookups.failed}, "
+                 f"{FLOOR_PATH} {floor.failed}")
+    notes.append(f"HTTP: the first lookup of each worker took {first_s:.1f} s (it builds the "
+                 f"city index from the database)")
+    notes += [f"HTTP batch: {p}" for p in full_problems + compact_problems]
+    rate = lookups.per_second
+    figures = [
+        Figure("http", "single lookups", rate, "req/s", f"GET {FLOOR_PATH}",
+               floor.per_second, higher_is_better=True, target=RPS_TARGET),
+        Figure("http", "single lookups, p99 latency", lookups.p99_ms, "ms",
+               f"GET {FLOOR_PATH} p99", floor.p99_ms, target=P99_TARGET),
+        Figure("http", "single lookups, median latency", lookups.p50_ms, "ms",
+               f"GET {FLOOR_PATH} median", floor.p50_ms),
+        Figure("http", f"batch of {BATCH_SIZE:,} points", full_n / full_s, "points/s",
+               "single lookups (1 point/request)", rate, higher_is_better=True,
+               target=BATCH_TARGET),
+        Figure("http", f"batch of {BATCH_SIZE:,} points, compact", compact_n / compact_s,
+               "points/s", "single lookups (1 point/request)", rate, higher_is_better=True,
+               target=BATCH_TARGET),
+    ]
+    return figures, notes
+

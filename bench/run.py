@@ -1,0 +1,123 @@
+"""The benchmark suite behind ``make bench``: every figure against a baseline measured in the
+same run, with the issue's target and PASS/FAIL.
+
+    python bench/run.py [--quick] [--no-postgis] [--no-http] [--json PATH] [--markdown PATH]
+
+1. index: build, resident memory, bulk assignment with the chain against geopandas.sjoin, single
+   lookup against a shapely STRtree query (``index_figures``, measured by ``bench_index``);
+2. postgis: the same bulk assignment against a PostGIS ST_Covers join (``postgis_join``);
+3. http: gunicorn on loopback, single lookups against /healthz, and batches (``http_load``).
+
+The agreement checks (the index against sjoin and PostGIS ST_Covers, on the random points and
+on every building vertex) decide the exit status: 1 when any point disagrees, else 0. Missed
+speed or memory targets are printed, not fatal: machines vary. ``--quick`` runs the small demo
+city with 100,000 points and short HTTP runs, as a smoke test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from figures import Report, markdown_lines, table_lines
+from index_figures import Case, IndexRun, index_figures, make_case
+
+
+@dataclass(frozen=True)
+class Sizes:
+    scale: str  # demo city scale
+    points: int
+    http_seconds: float  # per load run
+    batches: int  # batches of 10,000 points per batch run
+
+
+FULL = Sizes(scale="city", points=1_000_000, http_seconds=10.0, batches=10)
+QUICK = Sizes(scale="small", points=100_000, http_seconds=2.0, batches=2)
+SEED = 1
+
+
+def run(sizes: Sizes, postgis: bool = True, http: bool = True) -> Report:
+    started = time.perf_counter()
+    load_average = os.getloadavg()[0]
+    case = make_case(sizes.scale, SEED, sizes.points)
+    index = index_figures(case)
+    covered = index.rows >= 0
+    report = Report(
+        title=f"gridsvc benchmarks: {case.source}, {len(case.geoms):,} building micro-grids, "
+              f"{len(case.lon):,} uniform random points ({covered.mean():.1%} in a building)",
+        figures=index.figures, agreements=index.agreements)
+    if postgis:
+        add_postgis(report, case, index)
+    if http:
+        add_http(report, case.lon[covered], case.lat[covered], sizes)
+    report.notes.append(f"the run took {time.perf_counter() - started:.0f} s on {os.cpu_count()} "
+                        f"cores; load average at its start {load_average:.1f} (other work "
+                        f"on the machine slows every figure)")
+    return report
+
+
+def add_postgis(report: Report, case: Case, index: IndexRun) -> None:
+    from postgis_join import postgis_figures, server_answers
+
+    why_not = server_answers()
+    if why_not is not None:
+        report.notes.append(f"PostGIS figures skipped: no PostgreSQL answers ({why_not})")
+        return
+    figures, agreements, notes = postgis_figures(case, index.rows, index.bulk_seconds)
+    report.figures += figures
+    report.agreements += agreements
+    report.notes += notes
+
+
+def add_http(report: Report, lon: np.ndarray, lat: np.ndarray, sizes: Sizes) -> None:
+    from http_load import http_figures
+
+    try:
+        figures, notes = http_figures(lon, lat, sizes.scale, SEED, sizes.http_seconds,
+                                      sizes.batches)
+    except Exception as exc:  # a server that fails is a figure missing, not a crash
+        traceback.print_exc()
+        report.notes.append(f"HTTP figures skipped: {exc}")
+        return
+    report.figures += figures
+    report.notes += notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="small city, 100,000 points, short HTTP runs (a smoke test)")
+    parser.add_argument("--no-postgis", action="store_true", help="skip the PostGIS join")
+    parser.add_argument("--no-http", action="store_true", help="skip the HTTP load")
+    parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    parser.add_argument("--markdown", type=Path,
+                        help="also write the figures here as a Markdown table")
+    args = parser.parse_args(argv)
+    report = run(QUICK if args.quick else FULL, postgis=not args.no_postgis,
+                 http=not args.no_http)
+    if args.quick:
+        report.notes.append("quick run: the targets are for the city scale; "
+                            "verdicts here are indicative only")
+    print("\n".join(table_lines(report)))
+    for path, text in ((args.json, report.as_json()),
+                       (args.markdown, "\n".join(markdown_lines(report)) + "\n")):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    if not report.agreement_ok:
+        print("AGREEMENT CHECK FAILED: the index disagrees with the reference join", flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Smoke test of the benchmark suite (bench/): the index part on a tiny run gives every row
+with a baseline and a ratio, and the agreement checks find no disagreement. No timing is
+asserted: only that the figures exist and are consistent."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def bench_module(name: str) -> ModuleType:
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    return importlib.import_module(name)
+
+
+@pytest.fixture(scope="module")
+def tiny_run() -> tuple[object, object]:
+    index_figures = bench_module("index_figures")
+    case = index_figures.make_case("small", 1, 3_000)
+    return case, index_figures.index_figures(case)
+
+
+def test_index_part_gives_every_row_with_baseline_and_ratio(tiny_run) -> None:
+    _, run = tiny_run
+    rows = {(f.name, f.unit): f for f in run.figures}
+    assert set(rows) == {
+        ("build", "s"), ("resident memory (fresh process)", "MB"),
+        ("bulk: 3,000 points + chain", "s"), ("bulk: 3,000 points + chain", "points/s"),
+        ("single lookup + chain, median", "us"),
+    }
+    for f in run.figures:
+        assert f.value > 0 and f.baseline_value > 0, f
+        expected = f.value / f.baseline_value if f.higher_is_better else (
+            f.baseline_value / f.value)
+        assert math.isclose(f.gain, expected)
+    seconds, rate = rows[("bulk: 3,000 points + chain", "s")], rows[
+        ("bulk: 3,000 points + chain", "points/s")]
+    assert math.isclose(seconds.gain, rate.gain)  # the same comparison, both ways round
+    assert math.isclose(rate.value * seconds.value, 3_000)
+    assert len(run.rows) == 3_000 and run.rows.min() >= -1
+
+
+def test_index_part_agrees_with_sjoin_on_points_and_vertices(tiny_run) -> None:
+    case, run = tiny_run
+    random, vertices = run.agreements
+    assert random.points == 3_000 and random.disagree == 0
+    assert random.in_none + random.in_one + random.on_shared_boundary == 3_000
+    assert vertices.disagree == 0 and vertices.on_shared_boundary > 0  # neighbours share walls
+    # the rows the index gave are the buildings of the case (or -1)
+    assert set(run.rows[run.rows >= 0].tolist()) <= set(case.rows.tolist())
+
+
+def test_table_shows_each_figure_with_ratio_and_verdict(tiny_run) -> None:
+    figures = bench_module("figures")
+    _, run = tiny_run
+    report = figures.Report("tiny", run.figures, run.agreements)
+    lines = figures.table_lines(report)
+    body = [line for line in lines if line.startswith("index: ")]
+    assert len(body) == len(run.figures)
+    for line, f in zip(body, run.figures, strict=True):
+        assert f"{figures.fmt(f.gain)}x" in line
+        assert line.rstrip().endswith(("PASS", "FAIL")) == (f.target is not None)
+    assert sum("0 disagree: OK" in line for line in lines) == 2
+    assert report.agreement_ok
+
+
+def test_targets_on_value_and_on_gain() -> None:
+    figures = bench_module("figures")
+    slow = figures.Figure("index", "bulk", 2.0, "s", "sjoin", 6.0,
+                          target=figures.Target(">=", 5.0, on_gain=True))
+    fast = figures.Figure("index", "bulk", 1.0, "s", "sjoin", 6.0,
+                          target=figures.Target(">=", 5.0, on_gain=True))
+    small = figures.Figure("index", "memory", 250.0, "MB", "wkb", 10.0,
+                           target=figures.Target("<", 300.0))
+    assert (slow.gain, slow.verdict) == (3.0, "FAIL")
+    assert (fast.gain, fast.verdict) == (6.0, "PASS")
+    assert small.verdict == "PASS"
+
+
+def test_binary_copy_round_trip() -> None:
+    postgis_join = bench_module("postgis_join")
+    a, b = np.array([0, 7, -1, 2**31 - 1]), np.array([5, -3, 4, -(2**31)])
+    data = postgis_join.binary_copy([a, b], [">i4", ">i4"])
+    assert data.startswith(b"PGCOPY\n\xff\r\n\x00")
+    np.testing.assert_array_equal(postgis_join.parse_int_rows(data, 2), np.column_stack([a, b]))
+
+
+def test_postgis_join_agrees_with_the_index(tiny_run) -> None:
+    postgis_join = bench_module("postgis_join")
+    if (why := postgis_join.server_answers()) is not None:
+        pytest.skip(f"no PostgreSQL: {why}")
+    case, run = tiny_run
+    figures, agreements, _ = postgis_join.postgis_figures(case, run.rows, run.bulk_seconds)
+    assert [f.part for f in figures] == ["postgis"] and figures[0].baseline_value > 0
+    random, vertices = agreements
+    assert random.points == 3_000 and random.disagree == 0
+    assert vertices.disagree == 0 and vertices.on_shared_boundary > 0
+    # the same points in a building as sjoin found
+    assert random.in_none == run.agreements[0].in_none
