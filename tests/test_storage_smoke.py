@@ -18,3 +18,13 @@ def test_unit_round_trips_geometry_and_version(db):
         stored.name = "和平街道(新)"
     with db.session() as s:
         assert s.scalars(select(Unit)).one().version == 2
+
+
+def test_timestamps_read_back_in_utc(db):
+    with db.session() as s:
+        s.add(Unit(code="1", name="a", level=1, path="/1/", properties={},
+                   geom=from_shape(box(120.0, 32.0, 120.1, 32.1), srid=4326)))
+    with db.session() as s:
+        unit = s.scalars(select(Unit)).one()
+        assert unit.updated_at.utcoffset().total_seconds() == 0
+        assert unit.updated_at.isoformat().endswith("+00:00")

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from geoalchemy2 import Geometry
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SRID = 4326
@@ -18,6 +18,23 @@ SRID = 4326
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that always reads back timezone-aware in UTC (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            value = value.astimezone(UTC)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
 
 
 class Base(DeclarativeBase):
@@ -49,9 +66,9 @@ class Unit(Base):
     households: Mapped[int | None] = mapped_column(Integer)
     address: Mapped[str | None] = mapped_column(String(300))
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UtcDateTime(), default=utcnow, onupdate=utcnow
     )
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
@@ -75,7 +92,7 @@ class Revision(Base):
     name: Mapped[str] = mapped_column(String(50), primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UtcDateTime(), default=utcnow, onupdate=utcnow
     )
 
 
@@ -91,7 +108,7 @@ class GazetteerAddress(Base):
     lat: Mapped[float]
     unit_code: Mapped[str | None] = mapped_column(String(64), index=True)
     source: Mapped[str] = mapped_column(String(100), index=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class WorkOrg(Base):
@@ -110,9 +127,9 @@ class WorkOrg(Base):
     status: Mapped[str] = mapped_column(String(30))
     reason: Mapped[str | None] = mapped_column(String(300))
     match: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UtcDateTime(), default=utcnow, onupdate=utcnow
     )
 
 
@@ -143,9 +160,9 @@ class Member(Base):
     building_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     household_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"), index=True)
     match: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UtcDateTime(), default=utcnow, onupdate=utcnow
     )
     version: Mapped[int] = mapped_column(Integer, nullable=False)
 
@@ -161,7 +178,7 @@ class RosterImport(Base):
     kind: Mapped[str] = mapped_column(String(20))
     filename: Mapped[str] = mapped_column(String(300))
     counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
 
 class RosterRow(Base):
@@ -192,4 +209,4 @@ class AssignmentChange(Base):
     to_code: Mapped[str | None] = mapped_column(String(64))
     boundary_revision: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(200))
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
