@@ -31,7 +31,7 @@ Nothing here logs.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridsvc.geocode.matcher import MatchResult
-from gridsvc.io.roster import RosterError, read_roster
 from gridsvc.privacy import mask_phone
 from gridsvc.services import lookup
 from gridsvc.services.context import Services
@@ -57,12 +56,12 @@ from gridsvc.services.registration import (
     Snapshot,
     check_page,
     check_status,
-    duplicates,
     first_problem,
     mobile_phone,
     org_name,
     quiet,
     read_point,
+    read_rows,
     roster_counts,
     roster_view,
     split_list,
@@ -417,15 +416,7 @@ def register_member(svc: Services, data: Mapping[str, Any]) -> dict[str, Any]:
     stored record is not revealed); InvalidInput naming the field when rejected."""
     if not isinstance(data, Mapping):
         raise InvalidInput("the body must be a JSON object", field="body")
-    inp, problems = read_member(data)
-    if inp is None:
-        raise first_problem(problems)
-    with svc.db.session() as session:
-        _refuse_registered(session, inp.phone)
-    snap = Snapshot.take(svc)
-    a = assign_members(snap, [inp])[0]
-    if a.status == REJECTED:
-        raise InvalidInput(a.reason or "rejected", field=a.field, status=REJECTED)
+    inp, snap, a = _assign_one(svc, data, _refuse_registered)
     try:
         with svc.db.session() as session:
             _refuse_registered(session, inp.phone)
@@ -436,6 +427,24 @@ def register_member(svc: Services, data: Mapping[str, Any]) -> dict[str, Any]:
     except IntegrityError:  # registered at the same moment by another request
         raise Conflict(CONFLICT_DETAIL) from None
     return public_view(snap, member, a)
+
+
+def _assign_one(svc: Services, data: Mapping[str, Any],
+                check: Callable[[Session, str], None] | None = None,
+                ) -> tuple[MemberInput, Snapshot, Assignment]:
+    """Read one member's fields and assign them; InvalidInput naming the field when the
+    input is bad or the assignment rejected. ``check`` runs on the phone before assigning."""
+    inp, problems = read_member(data)
+    if inp is None:
+        raise first_problem(problems)
+    if check is not None:
+        with svc.db.session() as session:
+            check(session, inp.phone)
+    snap = Snapshot.take(svc)
+    a = assign_members(snap, [inp])[0]
+    if a.status == REJECTED:
+        raise InvalidInput(a.reason or "rejected", field=a.field, status=REJECTED)
+    return inp, snap, a
 
 
 def _refuse_registered(session: Session, phone: str) -> None:
@@ -468,13 +477,7 @@ def update_member(svc: Services, member_id: int, data: Mapping[str, Any]) -> dic
     with svc.db.session() as session:
         member = _get(session, member_id)
         merged = _stored_input(member) | dict(data)
-    inp, problems = read_member(merged)
-    if inp is None:
-        raise first_problem(problems)
-    snap = Snapshot.take(svc)
-    a = assign_members(snap, [inp])[0]
-    if a.status == REJECTED:
-        raise InvalidInput(a.reason or "rejected", field=a.field, status=REJECTED)
+    inp, snap, a = _assign_one(svc, merged)
     try:
         with svc.db.session() as session:
             member = _get(session, member_id)
@@ -583,22 +586,9 @@ def import_members(svc: Services, path: Path, filename: str | None = None,
     needs-confirmation or rejected and is kept as a RosterRow. Members are matched by phone:
     a re-import updates them and leaves unchanged ones untouched. A member rejected by this
     roster keeps what an earlier import stored."""
-    try:
-        roster = read_roster(path, ALIASES, REQUIRED, filename)
-    except RosterError as exc:
-        raise InvalidInput(str(exc), field="file") from None
+    roster, inputs, problems = read_rows(path, ALIASES, REQUIRED, filename, read_member,
+                                         lambda m: m.phone, "phone")
     progress("read", len(roster.rows), len(roster.rows))
-    inputs: list[MemberInput | None] = []
-    problems: list[list[Problem]] = []
-    for number, raw in roster.rows:
-        inp, probs = read_member(roster.values(raw), number)
-        inputs.append(inp)
-        problems.append(probs)
-    for i, first in duplicates([m.phone if m else None for m in inputs]):
-        inputs[i] = None
-        problems[i].append(Problem("error", "duplicate",
-                                   f"duplicate of row {roster.rows[first][0]} (same phone)",
-                                   row=roster.rows[i][0], field="phone"))
     valid = [i for i, m in enumerate(inputs) if m is not None]
     snap = Snapshot.take(svc)
     assigned = assign_members(snap, [inputs[i] for i in valid], progress)  # type: ignore[misc]

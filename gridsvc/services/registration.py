@@ -20,11 +20,13 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 from sqlalchemy import func, select
 
+from gridsvc.io.roster import Roster, RosterError, read_roster
 from gridsvc.services.context import Services
 from gridsvc.services.errors import InvalidInput, NotFound
 from gridsvc.spatial.coordsys import (
@@ -295,6 +297,35 @@ def check_page(limit: int, offset: int) -> tuple[int, int]:
     if offset < 0:
         raise InvalidInput(f"offset must be 0 or more, got {offset}", field="offset")
     return limit, offset
+
+
+R = TypeVar("R")
+
+
+def read_rows(
+    path: Path, aliases: Mapping[str, Sequence[str]], required: Sequence[str],
+    filename: str | None, read: Callable[[dict[str, Any], int], tuple[R | None, list[Problem]]],
+    key: Callable[[R], str], key_field: str,
+) -> tuple[Roster, list[R | None], list[list[Problem]]]:
+    """Read a roster file and each row with ``read``; a row repeating an earlier row's ``key``
+    is refused as a duplicate of it. Returns the roster, the inputs (None where refused) and
+    each row's problems."""
+    try:
+        roster = read_roster(path, aliases, required, filename)
+    except RosterError as exc:
+        raise InvalidInput(str(exc), field="file") from None
+    inputs: list[R | None] = []
+    problems: list[list[Problem]] = []
+    for number, raw in roster.rows:
+        inp, probs = read(roster.values(raw), number)
+        inputs.append(inp)
+        problems.append(probs)
+    for i, first in duplicates([key(x) if x is not None else None for x in inputs]):
+        inputs[i] = None
+        problems[i].append(Problem(
+            "error", "duplicate", f"duplicate of row {roster.rows[first][0]} (same {key_field})",
+            row=roster.rows[i][0], field=key_field))
+    return roster, inputs, problems
 
 
 def duplicates(keys: Sequence[str | None]) -> Iterator[tuple[int, int]]:

@@ -28,7 +28,6 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from gridsvc.io.roster import RosterError, read_roster
 from gridsvc.services.context import Services
 from gridsvc.services.errors import Conflict, InvalidInput, NotFound
 from gridsvc.services.registration import (
@@ -40,11 +39,11 @@ from gridsvc.services.registration import (
     Snapshot,
     any_phone,
     check_page,
-    duplicates,
     first_problem,
     org_name,
     quiet,
     read_point,
+    read_rows,
     roster_counts,
     roster_view,
     text,
@@ -242,21 +241,8 @@ def import_work_orgs(svc: Services, path: Path, filename: str | None = None,
                      progress: Progress = quiet) -> dict[str, Any]:
     """Import a roster of organisations in one transaction, matched by name (a re-import
     updates them); every row is kept as a RosterRow."""
-    try:
-        roster = read_roster(path, ALIASES, REQUIRED, filename)
-    except RosterError as exc:
-        raise InvalidInput(str(exc), field="file") from None
-    orgs: list[OrgInput | None] = []
-    problems: list[list[Problem]] = []
-    for number, raw in roster.rows:
-        org, probs = read_org(roster.values(raw), number)
-        orgs.append(org)
-        problems.append(probs)
-    for i, first in duplicates([o.name if o else None for o in orgs]):
-        orgs[i] = None
-        problems[i].append(Problem("error", "duplicate",
-                                   f"duplicate of row {roster.rows[first][0]} (same name)",
-                                   row=roster.rows[i][0], field="name"))
+    roster, orgs, problems = read_rows(path, ALIASES, REQUIRED, filename, read_org,
+                                       lambda o: o.name, "name")
     snap = Snapshot.take(svc)
     communities = CommunityIndex.build(svc, snap)
     outcome: dict[int, OrgAssignment] = {}
