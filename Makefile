@@ -11,6 +11,8 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 HOST ?= 127.0.0.1
 PORT ?= 5000
+# Browser assets (Leaflet, plugins) served under /vendor/, from the npm registry.
+ASSETS ?= $(or $(GRIDSVC_ASSETS_DIR),vendor)
 
 .PHONY: run test install system-deps lint bench demo-files clean
 
@@ -25,7 +27,7 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
-install: system-deps $(VENV)/.installed
+install: system-deps $(VENV)/.installed $(ASSETS)/.installed
 
 # Debian packages: installed only when one is missing, so repeated runs need no network.
 system-deps:
@@ -35,11 +37,18 @@ system-deps:
 		$(SUDO) apt-get update -qq && \
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 
 $(VENV)/.installed: pyproject.toml
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	touch $@
+
+# npm ci of the pinned package.json/package-lock.json, then the derived files; see gridsvc/maps/assets.py.
+$(ASSETS)/.installed: package.json package-lock.json $(VENV)/.installed
+	$(BIN)/python -m gridsvc.maps.assets $(ASSETS)
 	touch $@
 
 lint: install
@@ -54,4 +63,4 @@ demo-files: install
 	$(BIN)/gridsvc demo --seed 1 --scale small --out boundaries/demo --no-load
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache
+	rm -rf $(VENV) instance .pytest_cache $(ASSETS)

@@ -34,6 +34,13 @@ class Settings:
     # Until accounts and roles exist, staff endpoints that show personal data (members,
     # rosters) need "Authorization: Bearer <staff_token>"; with no token set they are off.
     staff_token: str = ""
+    basemap: str = "osm"  # osm | tianditu | xyz | none (see gridsvc.maps.basemap)
+    tianditu_key: str = ""  # the Tianditu "tk" key, needed when basemap is tianditu
+    basemap_url: str = ""  # XYZ tile URL template for basemap xyz, e.g. an intranet tile server
+    basemap_coordsys: str = "wgs84"  # the xyz tiles' system: wgs84, cgcs2000 or gcj02
+    basemap_attribution: str = ""  # attribution shown for basemap xyz
+    basemap_subdomains: str = ""  # letters or digits substituted for {s} in basemap_url
+    assets_dir: str = ""  # where `make install` put the browser assets; "" = <checkout>/vendor
 
     def __post_init__(self) -> None:
         if not self.database_url:

@@ -27,6 +27,10 @@ from gridsvc.storage.schema import upgrade
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
+# Browser fixtures (live server, headless Chromium) for every module; imported once, so the
+# session's single Playwright driver is shared.
+pytest_plugins = ["browser"]
+
 
 def _pg_answers(url: str) -> bool:
     try:
