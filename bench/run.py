@@ -1,12 +1,15 @@
 """The benchmark suite behind ``make bench``: every figure against a baseline measured in the
 same run, with the issue's target and PASS/FAIL.
 
-    python bench/run.py [--quick] [--no-postgis] [--no-http] [--json PATH] [--markdown PATH]
+    python bench/run.py [--quick] [--no-postgis] [--no-http] [--no-maps] [--json PATH]
+                        [--markdown PATH]
 
 1. index: build, resident memory, bulk assignment with the chain against geopandas.sjoin, single
    lookup against a shapely STRtree query (``index_figures``, measured by ``bench_index``);
 2. postgis: the same bulk assignment against a PostGIS ST_Covers join (``postgis_join``);
-3. http: gunicorn on loopback, single lookups against /healthz, and batches (``http_load``).
+3. http: gunicorn on loopback, single lookups against /healthz, and batches (``http_load``);
+4. maps: a street's coverage map in headless Chromium, fetched per view against the page with
+   every layer inlined (``bench_maps``).
 
 The agreement checks (the index against sjoin and PostGIS ST_Covers, on the random points and
 on every building vertex) decide the exit status: 1 when any point disagrees, else 0. Missed
@@ -45,7 +48,7 @@ QUICK = Sizes(scale="small", points=100_000, http_seconds=2.0, batches=2)
 SEED = 1
 
 
-def run(sizes: Sizes, postgis: bool = True, http: bool = True) -> Report:
+def run(sizes: Sizes, postgis: bool = True, http: bool = True, maps: bool = True) -> Report:
     started = time.perf_counter()
     load_average = os.getloadavg()[0]
     case = make_case(sizes.scale, SEED, sizes.points)
@@ -59,6 +62,8 @@ def run(sizes: Sizes, postgis: bool = True, http: bool = True) -> Report:
         add_postgis(report, case, index)
     if http:
         add_http(report, case.lon[covered], case.lat[covered], sizes)
+    if maps:
+        add_maps(report, sizes)
     report.notes.append(f"the run took {time.perf_counter() - started:.0f} s on {os.cpu_count()} "
                         f"cores; load average at its start {load_average:.1f} (other work "
                         f"on the machine slows every figure)")
@@ -92,18 +97,34 @@ def add_http(report: Report, lon: np.ndarray, lat: np.ndarray, sizes: Sizes) -> 
     report.notes += notes
 
 
+def add_maps(report: Report, sizes: Sizes) -> None:
+    from bench_maps import map_figures
+
+    try:
+        figures, notes = map_figures(("small",) if sizes.scale == "small" else ("small", "city"),
+                                     SEED)
+    except Exception as exc:  # no Chromium or Playwright is a figure missing, not a crash
+        traceback.print_exc()
+        report.notes.append(f"map figures skipped: {exc}")
+        return
+    report.figures += figures
+    report.notes += notes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="small city, 100,000 points, short HTTP runs (a smoke test)")
     parser.add_argument("--no-postgis", action="store_true", help="skip the PostGIS join")
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP load")
+    parser.add_argument("--no-maps", action="store_true",
+                        help="skip the map pages in headless Chromium")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     parser.add_argument("--markdown", type=Path,
                         help="also write the figures here as a Markdown table")
     args = parser.parse_args(argv)
     report = run(QUICK if args.quick else FULL, postgis=not args.no_postgis,
-                 http=not args.no_http)
+                 http=not args.no_http, maps=not args.no_maps)
     if args.quick:
         report.notes.append("quick run: the targets are for the city scale; "
                             "verdicts here are indicative only")

@@ -7,7 +7,9 @@ import re
 
 import pytest
 from api_support import C1, H1, app_client, sample_records, write_geojson
+from editor_support import EDITOR_CALLS
 from jsonschema import Draft202012Validator
+from maps_support import MAP_CALLS
 from members_support import REGISTRATION_CALLS
 
 from gridsvc.services.boundaries import import_records
@@ -112,6 +114,8 @@ def test_real_responses_match_the_documented_schemas(client, tmp_path):
                                                     "coordsys": "wgs84"}, {"address": "x"}]}),
         ("post", "/api/v1/gazetteer/import", _upload(b"address\n", "g.csv")),  # 403: no token
         *REGISTRATION_CALLS,
+        *EDITOR_CALLS,
+        *MAP_CALLS,
     ]
     adapter = client.application.url_map.bind("localhost")
     answered: set[tuple[str, str]] = set()

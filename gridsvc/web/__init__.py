@@ -14,7 +14,8 @@ from gridsvc.settings import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app for ``settings`` (``Settings.from_env()`` when none are given)."""
-    from gridsvc.web import boundaries, coverage, lookup, members, meta, units
+    from gridsvc.web import boundaries, coverage, editor, lookup, members, meta, units, vendor
+    from gridsvc.web import maps as map_pages
     from gridsvc.web.problems import register_problem_handlers
 
     settings = settings or Settings.from_env()
@@ -30,6 +31,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(coverage.bp)
     app.register_blueprint(lookup.bp)
     app.register_blueprint(members.bp)
+    app.register_blueprint(map_pages.bp)
+    app.register_blueprint(vendor.bp)
+    app.register_blueprint(editor.bp)
     return app
 
 

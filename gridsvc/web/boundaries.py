@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from flask import Blueprint, Response, request, send_file
+from flask import Blueprint, Response, request, send_file, url_for
 
 from gridsvc.services import boundaries
 from gridsvc.services.boundaries import ImportOutcome
@@ -114,7 +114,8 @@ def import_upload() -> Response:
 def validate_stored() -> Response:
     """Validate the stored tree, or the subtree under ``?unit=CODE``."""
     report = boundaries.validate_stored(current_services(), text_arg("unit"))
-    return json_response(report.as_dict(_with_geometry()))
+    return json_response({**report.as_dict(_with_geometry()),
+                          "map": url_for("maps.validation_page", unit=text_arg("unit"))})
 
 
 @bp.get("/export")

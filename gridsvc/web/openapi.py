@@ -122,17 +122,23 @@ FEATURE = {
     },
 }
 
-FEATURE_COLLECTION = {
-    "type": "object",
-    "required": ["type", "features", "numberMatched", "numberReturned"],
-    "properties": {
-        "type": {"const": "FeatureCollection"},
-        "features": {"type": "array", "items": _ref("Feature")},
-        "numberMatched": {"type": "integer"},
-        "numberReturned": {"type": "integer"},
-        "links": {"type": "array", "items": _ref("Link")},
-    },
-}
+def feature_collection(feature: str, **extra: Any) -> dict[str, Any]:
+    """A FeatureCollection schema whose features are ``feature``, plus ``extra`` members."""
+    return {
+        "type": "object",
+        "required": ["type", "features", "numberMatched", "numberReturned"],
+        "properties": {
+            "type": {"const": "FeatureCollection"},
+            "features": {"type": "array", "items": _ref(feature)},
+            "numberMatched": {"type": "integer"},
+            "numberReturned": {"type": "integer"},
+            "links": {"type": "array", "items": _ref("Link")},
+            **extra,
+        },
+    }
+
+
+FEATURE_COLLECTION = feature_collection("Feature")
 
 UNIT_PAGE = {
     "type": "object",
@@ -421,7 +427,8 @@ def _problem_response(description: str) -> dict[str, Any]:
 # Resources documented in modules of their own: each has ``PATHS`` and ``SCHEMAS`` dicts
 # (and may use the helpers above). Add a module here when adding a blueprint.
 RESOURCE_DOCS: list[str] = ["gridsvc.web.openapi_coverage", "gridsvc.web.openapi_lookup",
-                             "gridsvc.web.openapi_members"]
+                             "gridsvc.web.openapi_members", "gridsvc.web.openapi_editor",
+                             "gridsvc.web.openapi_maps"]
 
 
 def openapi_document() -> dict[str, Any]:

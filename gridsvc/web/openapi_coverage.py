@@ -14,6 +14,7 @@ from gridsvc.web.openapi import (
     _param,
     _problems,
     _ref,
+    feature_collection,
 )
 
 _COUNT_DOCS = {
@@ -81,18 +82,7 @@ COVERAGE_FEATURE = {
     },
 }
 
-COVERAGE_COLLECTION = {
-    "type": "object",
-    "required": ["type", "features", "numberMatched", "numberReturned"],
-    "properties": {
-        "type": {"const": "FeatureCollection"},
-        "features": {"type": "array", "items": _ref("CoverageFeature")},
-        "numberMatched": {"type": "integer"},
-        "numberReturned": {"type": "integer"},
-        "links": {"type": "array", "items": _ref("Link")},
-        "summary": _ref("CoverageSummary"),
-    },
-}
+COVERAGE_COLLECTION = feature_collection("CoverageFeature", summary=_ref("CoverageSummary"))
 
 UNIT_COVERAGE = {
     "type": "object",

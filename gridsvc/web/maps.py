@@ -1,0 +1,104 @@
+"""Map pages (``/maps/...``) and the layer data they fetch (``/api/v1/layers/{level}``).
+
+- ``GET /maps/coverage?unit=CODE``: the coverage map of a subtree (whole tree without unit);
+- ``GET /maps/distribution?unit=CODE``: member counts per micro-grid (public), or with
+  ``detail=1`` and the staff token every member's home (personal data);
+- ``GET /maps/validation?unit=CODE``: the problems of the stored tree; ``POST`` a boundary file
+  (multipart ``file``, as ``/api/v1/boundaries/validate``) for the problems of that file;
+- ``GET /api/v1/layers/{level}?bbox=&zoom=&unit=&view=&only=&points=&limit=``: one level's
+  units in a wgs84 bbox, simplified for the zoom (GeoJSON; ``maps/layers.py``).
+
+The layer cache lives in ``app.extensions["gridsvc.layers"]``, one per process.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, Response, current_app, request, url_for
+
+from gridsvc.maps import elements
+from gridsvc.maps.coverage import coverage_map
+from gridsvc.maps.distribution import distribution_map
+from gridsvc.maps.layers import DEFAULT_LIMIT, LayerStore
+from gridsvc.maps.validation import uploaded_records, validation_map
+from gridsvc.services import boundaries
+from gridsvc.services.errors import InvalidInput
+from gridsvc.web import current_services
+from gridsvc.web.auth import require_staff
+from gridsvc.web.boundaries import _saved_upload
+from gridsvc.web.geojson import GEOJSON
+from gridsvc.web.params import bbox_arg, bool_arg, int_arg, json_object_field, text_arg
+
+bp = Blueprint("maps", __name__)
+HTML = "text/html; charset=utf-8"
+
+
+@bp.record_once
+def _setup(state) -> None:  # type: ignore[no-untyped-def]
+    app: Flask = state.app
+    app.extensions["gridsvc.layers"] = LayerStore(app.extensions["gridsvc"])
+
+
+def layer_store() -> LayerStore:
+    return current_app.extensions["gridsvc.layers"]
+
+
+def _page(m) -> Response:  # type: ignore[no-untyped-def]
+    return Response(elements.render(m), mimetype="text/html")
+
+
+@bp.get("/maps/coverage")
+def coverage_page() -> Response:
+    inline = request.args.get("inline")
+    return _page(coverage_map(layer_store(), text_arg("unit"),
+                              inline=None if inline is None else bool_arg("inline")))
+
+
+@bp.get("/maps/distribution")
+def distribution_page() -> Response:
+    detail = bool_arg("detail")
+    if detail:
+        require_staff()
+    inline = request.args.get("inline")
+    m = distribution_map(layer_store(), text_arg("unit"), detail=detail,
+                         inline=None if inline is None else bool_arg("inline"))
+    response = _page(m)
+    if detail:
+        response.headers["Cache-Control"] = "no-store"  # personal data
+    return response
+
+
+@bp.get("/maps/validation")
+def validation_page() -> Response:
+    unit = text_arg("unit")
+    report = boundaries.validate_stored(current_services(), unit)
+    return _page(validation_map(layer_store(), report, unit=unit,
+                                action=url_for("maps.validate_upload_page")))
+
+
+@bp.post("/maps/validation")
+def validate_upload_page() -> Response:
+    form = request.form
+    options = {"encoding": text_arg("encoding", form), "field_map":
+               json_object_field("map", form), "crs": text_arg("crs", form)}
+    with _saved_upload() as path:
+        try:
+            outcome = boundaries.import_file(current_services(), path, dry_run=True,
+                                             repair=bool_arg("repair", args=form), **options)
+            uploaded = uploaded_records(path, **options)
+        except InvalidInput as exc:  # name the file as uploaded, not its temporary folder
+            raise InvalidInput(exc.detail.replace(f"{path.parent}/", ""), **exc.extra) from None
+        name = path.name
+    return _page(validation_map(layer_store(), outcome.report, uploaded=uploaded,
+                                title=name, action=url_for("maps.validate_upload_page")))
+
+
+@bp.get("/api/v1/layers/<level>")
+def layer(level: str) -> Response:
+    zoom = int_arg("zoom", -1)
+    if zoom < 0:
+        raise InvalidInput("give the map's zoom, e.g. zoom=15", field="zoom")
+    page = layer_store().layer(
+        level, zoom=zoom, bbox=bbox_arg(), unit=text_arg("unit"),
+        view=text_arg("view") or "coverage", only=text_arg("only"),
+        as_points=bool_arg("points"), limit=int_arg("limit", DEFAULT_LIMIT))
+    return Response(page.geojson(), mimetype=GEOJSON)
