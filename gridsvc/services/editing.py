@@ -94,9 +94,10 @@ def _record(view: tree.UnitView) -> BoundaryRecord:
 
 
 def _edited(svc: Services, code: str, geometry: BaseGeometry | None,
-            attributes: dict[str, Any] | None) -> BoundaryRecord:
-    """The stored unit as a record, with the new geometry and attributes."""
-    record = _record(tree.get_unit(svc, code, with_geometry=True).unit)
+            attributes: dict[str, Any] | None) -> tuple[BoundaryRecord, int]:
+    """The stored unit as a record with the new geometry and attributes, and its version."""
+    view = tree.get_unit(svc, code, with_geometry=True).unit
+    record = _record(view)
     if geometry is not None:
         record.geometry = geometry
     for name, value in (attributes or {}).items():
@@ -107,14 +108,14 @@ def _edited(svc: Services, code: str, geometry: BaseGeometry | None,
         if value is not None and not isinstance(value, kind):
             raise InvalidInput(f"{name} must be a {kind.__name__} or null", field=name)
         setattr(record, name, value)
-    return record
+    return record, view.props["version"]
 
 
 def check_edit(svc: Services, code: str, *, geometry: BaseGeometry | None = None,
                attributes: dict[str, Any] | None = None) -> EditOutcome:
     """Validate the edit against the stored tree and preview who would move; stores nothing."""
-    version = stored_version(svc, code)
-    outcome = import_records(svc, [_edited(svc, code, geometry, attributes)], dry_run=True)
+    record, version = _edited(svc, code, geometry, attributes)
+    outcome = import_records(svc, [record], dry_run=True)
     return EditOutcome(code, version, outcome)
 
 
@@ -126,7 +127,7 @@ def save_edit(svc: Services, code: str, expected_version: int, *,
     Raises ``VersionMismatch`` when another save came first and ``ValidationFailed`` (with the
     report) when a rule fails; in both cases nothing is stored.
     """
-    version = stored_version(svc, code)
+    record, version = _edited(svc, code, geometry, attributes)
     if version != expected_version:
         raise VersionMismatch(
             f"unit {code} is at version {version}, not {expected_version}: someone else "
@@ -134,7 +135,7 @@ def save_edit(svc: Services, code: str, expected_version: int, *,
             code=code, version=version,
         )
     try:
-        outcome = import_records(svc, [_edited(svc, code, geometry, attributes)])
+        outcome = import_records(svc, [record])
     except StaleDataError:  # the row changed between the import's read and its update
         raise VersionMismatch(
             f"unit {code} was saved by someone else while this edit was stored; nothing of "

@@ -31,6 +31,17 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
         "problem with its row, code and field.",
     ),
     "conflict": ("Conflict", "The request conflicts with the stored data."),
+    "precondition-failed": (
+        "Precondition failed",
+        "The unit changed since you read it: another planner saved it first, so your save was "
+        "refused and nothing was stored. `version` is the stored version; GET the unit again "
+        "(new ETag) and redo the edit.",
+    ),
+    "precondition-required": (
+        "Precondition required",
+        "Changing a unit needs If-Match with the unit's ETag from GET /api/v1/units/{code}, "
+        "so a save can never overwrite someone else's silently ('*' is not accepted).",
+    ),
     "method-not-allowed": (
         "Method not allowed",
         "The path exists but does not accept this HTTP method; the Allow header lists those "
@@ -80,9 +91,11 @@ HTTP_SLUGS = {
     405: "method-not-allowed",
     406: "not-acceptable",
     409: "conflict",
+    412: "precondition-failed",
     413: "payload-too-large",
     415: "unsupported-media-type",
     422: "validation-failed",
+    428: "precondition-required",
     503: "unavailable",
 }
 

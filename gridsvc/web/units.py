@@ -44,6 +44,12 @@ def _page_links(page: UnitPage, **extra: str) -> dict[str, str | None]:
     }
 
 
+def unit_etag(code: str, version: int) -> str:
+    """The unit's entity tag (unquoted): its code and version. PUTs that change a unit send
+    it back in If-Match (gridsvc.web.editor), so a stale copy cannot overwrite a newer one."""
+    return f"{code}-{version}"
+
+
 @bp.get("/units")
 def list_units() -> Response:
     geojson = wants_geojson()
@@ -86,8 +92,11 @@ def get_unit(code: str) -> Response:
         "descendants": detail.descendants,
     }
     if geojson:
-        return negotiated(feature(detail.unit, extra), True)
-    return negotiated(plain(detail.unit, with_geometry) | extra, False)
+        response = negotiated(feature(detail.unit, extra), True)
+    else:
+        response = negotiated(plain(detail.unit, with_geometry) | extra, False)
+    response.set_etag(unit_etag(code, detail.unit.props["version"]))
+    return response
 
 
 @bp.get("/units/<code>/children")
