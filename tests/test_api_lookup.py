@@ -13,6 +13,7 @@ import io
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from api_support import app_client
 from click.testing import CliRunner
@@ -23,7 +24,7 @@ from gridsvc.cli import cli
 from gridsvc.io.records import BoundaryRecord
 from gridsvc.services.boundaries import import_records
 from gridsvc.services.context import Services
-from gridsvc.services.lookup import household_for, lookup_point
+from gridsvc.services.lookup import household_for, household_one, households_many, lookup_point
 from gridsvc.settings import Settings
 from gridsvc.web.openapi import openapi_document
 
@@ -303,3 +304,139 @@ def test_cli_lookup_and_gazetteer_import(client, settings: Settings, tmp_path: P
                     encoding="gb18030")
     result = runner.invoke(cli, ["import-gazetteer", str(good)], env=env)
     assert result.exit_code == 0 and "1 stored, 0 rejected" in result.output
+
+
+# --- the columnar batch form, the single-point fast path -------------------------------------
+
+
+@pytest.fixture
+def big_client(settings: Settings):
+    settings = Settings(database_url=settings.database_url, instance_dir=settings.instance_dir,
+                        index_check_seconds=0, batch_limit=100)
+    with app_client(settings) as c:
+        assert import_records(c.application.extensions["gridsvc"], tree()).stored
+        yield c
+
+
+# Points in buildings whose households are chosen by each rule: area, building, grid and none.
+INSIDE = [(120.90105, 32.00105), (120.9014, 32.0014), (X, 32.00125), (120.90125, Y), (X, Y),
+          (120.9016, 32.0019), (120.9065, 32.0015)]
+
+
+def from_columns(body: dict) -> list[dict]:
+    """The per-item entries of the full form, rebuilt from a columns answer: each chain by
+    following ``parent`` up from the micro-grid through ``units``."""
+    cols, table = body["columns"], body["units"]
+    levels = {lv["level"]: lv for lv in body["levels"]}
+    units = {row[0]: dict(zip(table["fields"], row, strict=True)) for row in table["rows"]}
+    assert len(units) == len(table["rows"])  # each unit once
+
+    def entry(code: str) -> dict:
+        unit = units[code]
+        level = levels[unit["level"]]
+        return {"level": unit["level"], "level_key": level["key"], "level_name": level["name"],
+                "code": code, "name": unit["name"],
+                "contact": {"name": unit["leader"], "phone": unit["phone"]}}
+
+    def chain(code: str | None) -> list[dict]:
+        found = []
+        while code is not None:
+            found.append(entry(code))
+            code = units[code]["parent"]
+        return found[::-1]
+
+    entries = {p["index"]: p for p in body["problems"]}
+    for k, n in enumerate(cols["index"]):
+        match = {name: cols[name][k] for name in ("method", "coordsys", "score", "level",
+                                                  "fallback", "distance_m")}
+        if cols["address"][k] is not None:
+            match["address"] = cols["address"][k]
+        household = cols["household"][k]
+        entries[n] = {"index": n, "result": {
+            "chain": chain(cols["unit"][k]),
+            "household": None if household is None else entry(household) | {
+                "rule": cols["rule"][k]},
+            "point": {"lon": cols["lon"][k], "lat": cols["lat"][k], "coordsys": "wgs84"},
+            "match": match,
+        }}
+    assert sorted(entries) == list(range(body["count"]))
+    return [entries[n] for n in range(body["count"])]
+
+
+def test_columns_form_has_the_content_of_the_full_form(big_client) -> None:
+    points = [{"lon": x, "lat": y, "coordsys": "wgs84"} for x, y in INSIDE]
+    mixed = [*points[:3], {"address": "阳光小区1栋2单元301室"}, {"lon": X},
+             {"lon": 120.9014, "lat": 32.0014, "coordsys": "gcj02"}, "nonsense",
+             {"lon": 120.9025, "lat": 32.0012, "coordsys": "wgs84"},
+             {"address": "幸福路1号阳光小区"}, *points[3:],
+             {"lon": 2.35, "lat": 48.85, "coordsys": "wgs84"}]
+    for items in (points, mixed, points[:1], []):
+        full = big_client.post("/api/v1/lookup/batch", json=items)
+        columns = big_client.post("/api/v1/lookup/batch?format=columns", json=items)
+        assert full.status_code == columns.status_code == 200
+        body = columns.get_json()
+        assert body["format"] == "columns" and body["count"] == len(items)
+        assert len({len(v) for v in body["columns"].values()}) <= 1  # parallel arrays
+        assert from_columns(body) == full.get_json()["results"]
+    body = big_client.post("/api/v1/lookup/batch?format=columns", json=mixed).get_json()
+    assert body["columns"]["index"] == [0, 1, 2, 3, 9, 10, 11, 12]  # located, in item order
+    assert [p["index"] for p in body["problems"]] == [4, 5, 6, 7, 8, 13]
+    assert body["columns"]["rule"][:4] == ["area", "building", "building", "unit"]
+    assert body["units"]["fields"] == ["code", "parent", "level", "name", "leader", "phone"]
+    parent = {row[0]: row[1] for row in body["units"]["rows"]}
+    assert parent[B1] == G1 and parent[S] is None and parent[H2] == B1
+
+
+def test_batch_format_is_checked(big_client) -> None:
+    response = big_client.post("/api/v1/lookup/batch?format=rows", json=[])
+    assert response.status_code == 400 and response.get_json()["field"] == "format"
+    response = big_client.post("/api/v1/lookup/batch?format=columns", json={"no": "list"})
+    assert response.status_code == 400 and response.get_json()["field"] == "body"
+
+
+def test_single_lookup_answers_as_the_service_does(big_client) -> None:
+    svc: Services = big_client.application.extensions["gridsvc"]
+    for x, y in INSIDE:
+        for coordsys in ("wgs84", "gcj02", "cgcs2000"):
+            response = at(big_client, x, y, coordsys)
+            if response.status_code == 404:  # a gcj02 input shifted off the buildings
+                assert coordsys == "gcj02"
+                continue
+            assert response.get_json() == lookup_point(svc, x, y, coordsys)
+    rules = [at(big_client, x, y).get_json()["household"] for x, y in INSIDE]
+    assert [h and h["rule"] for h in rules] == ["area", "building", "building", "grid", "grid",
+                                                "grid", None]
+
+
+def test_single_point_household_rule_equals_the_vectorised_rule(big_client) -> None:
+    index = big_client.application.extensions["gridsvc"].locator.current()
+    rng = np.random.default_rng(7)
+    # around B1-B4 and around B5, plus a vertex and points in and on H1's service area
+    lon = np.concatenate([rng.uniform(120.9009, 120.9021, 3000),
+                          rng.uniform(120.9059, 120.9071, 1000), [X, 120.9011, 120.90115]])
+    lat = np.concatenate([rng.uniform(32.0009, 32.0021, 4000), [Y, 32.0011, 32.00115]])
+    rows = index.polygons.locate_many(lon, lat)
+    inside = rows >= 0
+    assert inside.sum() > 2000
+    for radius in (300.0, 10.0):
+        hh, rule = households_many(index, rows[inside], lon[inside], lat[inside], radius)
+        one = [household_one(index, r, x, y, radius) for r, x, y in zip(
+            rows[inside].tolist(), lon[inside].tolist(), lat[inside].tolist(), strict=True)]
+        assert one == list(zip(hh.tolist(), rule.tolist(), strict=True))
+        if radius == 300.0:  # area, building, grid and none all occur
+            assert set(rule.tolist()) == {0, 2, 3, -1}
+
+
+def test_columns_answer_matches_the_openapi_document(big_client) -> None:
+    doc = openapi_document()
+    entry = doc["paths"]["/api/v1/lookup/batch"]["post"]["responses"]["200"]
+    validator = Draft202012Validator({**entry["content"]["application/json"]["schema"],
+                                      "components": doc["components"]})
+    items = [{"lon": X, "lat": 32.0012, "coordsys": "bd09"}, {"address": "阳光小区2栋"},
+             {"lon": 120.90105, "lat": 32.00105, "coordsys": "wgs84"}, {"address": "x"}]
+    for query in ("?format=columns", "", "?compact=1&format=results"):
+        body = big_client.post("/api/v1/lookup/batch" + query, json=items).get_json()
+        errors = [e.message for e in validator.iter_errors(body)]
+        assert not errors, (query, errors[:3])
+    params = {p["name"]: p for p in doc["paths"]["/api/v1/lookup/batch"]["post"]["parameters"]}
+    assert params["format"]["schema"]["enum"] == ["results", "columns"]

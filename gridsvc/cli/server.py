@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
+from gunicorn.app.base import BaseApplication
 
 from gridsvc.cli.common import Progress, cli, services
 from gridsvc.demo.city import generate_city, write_demo
+from gridsvc.demo.members import demo_roster, write_roster
 from gridsvc.services.boundaries import import_records
+from gridsvc.services.context import Services
+from gridsvc.services.members import import_members
 from gridsvc.storage.schema import upgrade
 from gridsvc.validation.text import format_report
 
@@ -22,7 +31,10 @@ from gridsvc.validation.text import format_report
               help="Also write city.geojson and gazetteer.csv to this folder.")
 @click.option("--load/--no-load", default=True, show_default=True,
               help="Load the city into the database.")
-def demo(seed: int, scale: str, out: Path | None, load: bool) -> None:
+@click.option("--members/--no-members", default=None,
+              help="Also register a made-up roster, about 3 members a building "
+                   "[default: on for small, off for city].")
+def demo(seed: int, scale: str, out: Path | None, load: bool, members: bool | None) -> None:
     """Generate a demo city (deterministic from --seed) and load it."""
     click.echo(f"generating the {scale} demo city (seed {seed}) ...", err=True)
     city = generate_city(seed=seed, scale=scale)
@@ -43,30 +55,115 @@ def demo(seed: int, scale: str, out: Path | None, load: bool) -> None:
         raise click.ClickException("the demo city did not validate")
     click.echo(f"demo city loaded: {outcome.created} created, {outcome.updated} updated, "
                f"{outcome.unchanged} unchanged")
+    if members if members is not None else scale == "small":
+        with tempfile.TemporaryDirectory() as folder:
+            roster = write_roster(demo_roster(city, seed), Path(folder) / "demo-roster.csv")
+            counts = import_members(svc, roster, progress=Progress())["counts"]
+        click.echo("demo members: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+
+
+def default_workers() -> int:
+    """One worker process per core: a lookup is CPU work, threads cover waiting clients."""
+    return max(1, os.cpu_count() or 1)
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """How ``gridsvc serve`` runs gunicorn (see ``serve``)."""
+
+    host: str = "127.0.0.1"
+    port: int = 5000
+    workers: int = field(default_factory=default_workers)
+    threads: int = 4
+    timeout: int = 120
+    access_log: bool = False
+
+    def gunicorn_settings(self) -> dict[str, Any]:
+        """gunicorn's settings for these options."""
+        return {
+            "bind": f"{self.host}:{self.port}",
+            "workers": self.workers,
+            "worker_class": "gthread",  # keeps connections alive, unlike sync workers
+            "threads": self.threads,
+            "timeout": self.timeout,
+            "accesslog": "-" if self.access_log else None,
+            "preload_app": True,
+            # gunicorn 25+ opens a control socket at one fixed path per user by default; two
+            # servers on one machine (a test next to `make run`) would fight over it.
+            "control_socket_disable": True,
+        }
+
+
+class GunicornServer(BaseApplication):  # type: ignore[misc]
+    """gunicorn around ``make_app``, loaded once in the master before the workers fork.
+
+    The master builds the app, warms the spatial index and the gazetteer
+    (``Services.warm``), and closes its database connections; each worker then starts with
+    both in memory, shared copy-on-write, and drops any pooled connection it inherited
+    (``post_fork``). Workers still rebuild on their own when a stored revision moves.
+    """
+
+    def __init__(self, options: ServeOptions, make_app: Callable[[], Any]) -> None:
+        self.options = options
+        self.make_app = make_app
+        self.services: Services | None = None
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self.options.gunicorn_settings().items():
+            self.cfg.set(name, value)
+        self.cfg.set("post_fork", self.post_fork)
+
+    def load(self) -> Any:
+        app = self.make_app()
+        self.services = app.extensions["gridsvc"]
+        try:
+            started = time.perf_counter()
+            self.services.warm()
+            click.echo(f"index and gazetteer ready in {time.perf_counter() - started:.1f} s",
+                       err=True)
+        except Exception as exc:  # e.g. no schema yet: workers build on first use instead
+            click.echo(f"warning: could not build the index before forking ({exc}); each "
+                       f"worker builds it on first use", err=True)
+            self.services.db.dispose()
+        return app
+
+    def post_fork(self, server: Any, worker: Any) -> None:
+        if self.services is not None:
+            self.services.after_fork()
 
 
 @cli.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int, help="gunicorn workers.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Worker processes.  [default: one per core]")
+@click.option("--threads", default=ServeOptions.threads, show_default=True,
+              type=click.IntRange(min=1),
+              help="Threads per worker: connections served at once, kept alive between "
+                   "requests.")
+@click.option("--timeout", default=ServeOptions.timeout, show_default=True,
+              type=click.IntRange(min=1),
+              help="Seconds a silent worker may take before it is restarted.")
+@click.option("--access-log", is_flag=True, help="Log every request to stdout.")
 @click.option("--dev", is_flag=True, help="Flask's reloading development server instead.")
-def serve(host: str, port: int, workers: int, dev: bool) -> None:
-    """Serve the web API and maps (gunicorn; --dev for Flask's server)."""
+def serve(host: str, port: int, workers: int | None, threads: int, timeout: int,
+          access_log: bool, dev: bool) -> None:
+    """Serve the web API and maps (gunicorn; --dev for Flask's server).
+
+    The index and the gazetteer are built once, before the workers start."""
     from gridsvc.web import create_app
 
     if dev:
         create_app().run(host=host, port=port, debug=True)
         return
-    from gunicorn.app.base import BaseApplication
+    options = ServeOptions(host=host, port=port, workers=workers or default_workers(),
+                           threads=threads, timeout=timeout, access_log=access_log)
+    click.echo(f"gridsvc on http://{host}:{port}/ ({options.workers} workers x "
+               f"{options.threads} threads)", err=True)
+    run_server(options, create_app)
 
-    class _Server(BaseApplication):  # type: ignore[misc]
-        def load_config(self) -> None:
-            self.cfg.set("bind", f"{host}:{port}")
-            self.cfg.set("workers", workers)
-            self.cfg.set("accesslog", "-")
 
-        def load(self) -> Any:
-            return create_app()
-
-    click.echo(f"gridsvc on http://{host}:{port}/", err=True)
-    _Server().run()
+def run_server(options: ServeOptions, make_app: Callable[[], Any]) -> None:
+    """Run gunicorn until it is stopped."""
+    GunicornServer(options, make_app).run()

@@ -46,5 +46,18 @@ class Services:
                     lambda: build_gazetteer(self.db, self.hierarchy),
                     self.settings.index_check_seconds)
 
+    def warm(self) -> None:
+        """Build the spatial index and the gazetteer now, then close every database connection
+        this used: a web server does this once in its master process, and the workers it forks
+        start with both in memory (shared copy-on-write) and no connection of the master's."""
+        self.locator.current().warm()
+        self.geocoder.current()
+        self.db.dispose()
+
+    def after_fork(self) -> None:
+        """In a forked child process: forget the pooled connections inherited from the parent,
+        without closing them (they are the parent's); the child opens its own."""
+        self.db.engine.dispose(close=False)
+
     def close(self) -> None:
         self.db.dispose()

@@ -6,7 +6,10 @@ so a unit's chain of ancestors is a few array reads (``ParentArrays``). Househol
 points are kept in arrays sorted by building and by grid, and their service areas in an
 STRtree, so the household rule runs on a whole batch at once (``services/lookup.py``).
 A unit's public entry (level, code, name, leader and phone) and a micro-grid's chain of
-entries are built once per index on first use and shared by every answer.
+entries are built once per index on first use and shared by every answer, and so are their
+JSON encodings (``entry_json``, ``chain_json``, ``units_table_json``), which answers are
+assembled from as bytes; ``CityIndex.warm`` encodes them all at once (a web server's master
+does, before forking). Small encodings are copied out of orjson's buffers (``_dumps``).
 ``Services.locator`` keeps the current index per process and rebuilds it when the stored
 boundaries change (``services/live.py``).
 """
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 import shapely
 from sqlalchemy import LargeBinary, Text, func, select, type_coerce
 from sqlalchemy.orm import Session
@@ -116,6 +120,11 @@ class CityIndex:
     _entries: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
     _chains: dict[int, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
     _chain_codes: dict[int, list[str]] = field(default_factory=dict, repr=False)
+    _entry_json: list[bytes | None] = field(default_factory=list, repr=False)
+    _chain_json: dict[tuple[int, bool], bytes] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._entry_json = [None] * len(self.codes)
 
     def memory_bytes(self) -> int:
         arrays = (self.codes, self.ids, self.levels, self.parents)
@@ -126,17 +135,19 @@ class CityIndex:
         (leader and phone). Shared: callers must not change it."""
         found = self._entries.get(row)
         if found is None:
-            lv = self.hierarchy.get(int(self.levels[row]))
-            found = {
-                "level": lv.level,
-                "level_key": lv.key,
-                "level_name": lv.name,
-                "code": self.codes[row],
-                "name": self.names[row],
-                "contact": {"name": self.leaders[row], "phone": self.phones[row]},
-            }
-            self._entries[row] = found
+            found = self._entries[row] = self._make_entry(row)
         return found
+
+    def _make_entry(self, row: int) -> dict[str, Any]:
+        lv = self.hierarchy.get(int(self.levels[row]))
+        return {
+            "level": lv.level,
+            "level_key": lv.key,
+            "level_name": lv.name,
+            "code": self.codes[row],
+            "name": self.names[row],
+            "contact": {"name": self.leaders[row], "phone": self.phones[row]},
+        }
 
     def chain(self, row: int) -> list[dict[str, Any]]:
         """The entries of the unit and its ancestors, root first. Shared: do not change it."""
@@ -153,6 +164,65 @@ class CityIndex:
             found = [e["code"] for e in self.chain(row)]
             self._chain_codes[row] = found
         return found
+
+    # --- encoded once per index: the static parts of every answer, as JSON -------------------
+
+    def entry_json(self, row: int) -> bytes:
+        """``entry(row)`` as JSON."""
+        found = self._entry_json[row]
+        if found is None:
+            found = self._entry_json[row] = _dumps(self._make_entry(row))
+        return found
+
+    @functools.cached_property
+    def code_json(self) -> list[bytes]:
+        """Every row's code as JSON (a string)."""
+        return [_dumps(code) for code in self.codes.tolist()]
+
+    def chain_json(self, row: int, compact: bool = False) -> bytes:
+        """``chain(row)`` as JSON, or ``chain_codes(row)`` when ``compact``."""
+        found = self._chain_json.get((row, compact))
+        if found is None:
+            part = self.code_json.__getitem__ if compact else self.entry_json
+            rows = reversed(self.chains.chain_rows(row))
+            found = self._chain_json[(row, compact)] = b"[" + b",".join(map(part, rows)) + b"]"
+        return found
+
+    #: The fields of a unit in ``units_table_json``, in order.
+    UNIT_FIELDS = ("code", "parent", "level", "name", "leader", "phone")
+
+    @functools.cached_property
+    def _unit_rows_json(self) -> list[bytes]:
+        """Every unit as a JSON list of ``UNIT_FIELDS`` (the parent as its code, null for a
+        root): one object per unit, so a table of many units reads little memory."""
+        codes = [*self.codes.tolist(), None]  # row -1 -> None
+        return [_dumps([codes[row], codes[up], level, name, leader, phone])
+                for row, (up, level, name, leader, phone) in enumerate(zip(
+                    self.parents.tolist(), self.levels.tolist(), self.names, self.leaders,
+                    self.phones, strict=True))]
+
+    def units_table_json(self, rows: np.ndarray) -> bytes:
+        """The units at ``rows`` as JSON: {"fields": UNIT_FIELDS, "rows": [[...], ...]}."""
+        return (b'{"fields":' + orjson.dumps(self.UNIT_FIELDS) + b',"rows":['
+                + b",".join(map(self._unit_rows_json.__getitem__, rows.tolist())) + b"]}")
+
+    def warm(self) -> None:
+        """Do now what the first lookups would do: load the compiled lookup kernels, encode
+        every unit's entry and every micro-grid's chain (about a second for a city). A web
+        server's master process does this before it forks its workers, which then share it."""
+        self.polygons.locate(0.0, 0.0)
+        self.polygons.locate_many(np.zeros(1), np.zeros(1))
+        for row in range(len(self.codes)):
+            self.entry_json(row)
+        for row in np.flatnonzero(self.levels == self.hierarchy.micro_grid.level).tolist():
+            self.chain_json(row)
+        _ = self.code_json, self._unit_rows_json
+
+
+def _dumps(value: Any) -> bytes:
+    """``orjson.dumps`` copied into an object of its own size, for caches: orjson's result
+    holds about 4 KB of memory however short it is (1 GB for a city's unit codes)."""
+    return bytes(memoryview(orjson.dumps(value)))
 
 
 def build_city_index(db: Database, hierarchy: Hierarchy) -> CityIndex:

@@ -16,15 +16,25 @@ located. Weaker or ambiguous matches come back with their candidates and are nev
 The problem carries the matcher's verdict as ``match_status`` (``status`` is the HTTP status in
 a problem document).
 
+A single point (``locate_point``) takes the scalar path: one compiled ``locate`` and the
+household rule in plain floats (``household_one``, the same rule as ``households_many``). Its
+answer is assembled as bytes from the JSON the ``CityIndex`` encodes once per unit and per
+micro-grid chain (``PointAnswer.to_json``); ``as_dict`` gives the same content as a dict.
+
 Batches (``lookup_batch``) take the point items together: grouped by coordsys, converted,
-located and given their households with array operations, and answered from the chain entries
-the ``CityIndex`` caches per micro-grid. Addresses go one by one. With ``compact`` each chain
-is a list of codes and the units are described once in ``units``.
+located and given their households with array operations, and answered from the same encoded
+entries and chains. Addresses go one by one. With ``compact`` each chain is a list of codes and
+the units are described once in ``units``. ``lookup_batch_columns`` answers the same content
+as parallel arrays (serialised by orjson straight from NumPy), the failed items listed apart,
+and each unit once, with its parent's code, in a table of rows encoded once per index: the
+fast form for big point batches.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +59,7 @@ EARTH_RADIUS_M = 6_371_008.8
 #: The household rules in the order they are tried (see ``households_many``).
 RULES = ("area", "unit", "building", "grid")
 _CHUNK_CELLS = 1_000_000  # points x candidates per step of the nearest-household search
+NO_SHIFT = ("wgs84", "cgcs2000")  # systems taken as wgs84 unchanged (see spatial/coordsys.py)
 
 
 class NotCovered(ServiceError):
@@ -199,6 +210,40 @@ def _nearest_in_group(groups: Groups, group: np.ndarray, lon: np.ndarray,
     return rows, dist
 
 
+def household_one(index: CityIndex, building: int, lon: float, lat: float,
+                  radius_m: float) -> tuple[int, int]:
+    """``households_many`` for one point (no 单元) in plain Python floats: the same rules and
+    ties, without the array overhead that dominates a single lookup."""
+    if building < 0:
+        return -1, -1
+    grid = int(index.parents[building])
+    if index.areas is not None and grid >= 0:
+        found = index.areas.query(shapely.Point(lon, lat), predicate="covered_by")
+        rows = [r for r in index.area_rows[found].tolist()
+                if index.parents[index.parents[r]] == grid]
+        if rows:
+            return min(rows), 0
+    best, _ = _nearest_of(index.households_by_building.get(building, ()), lon, lat)
+    if best >= 0:
+        return best, 2
+    if grid >= 0:
+        best, dist = _nearest_of(index.households_by_grid.get(grid, ()), lon, lat)
+        if best >= 0 and dist <= radius_m:
+            return best, 3
+    return -1, -1
+
+
+def _nearest_of(households: Iterable[Household], lon: float, lat: float) -> tuple[int, float]:
+    """The nearest of ``households`` (in row order; the first wins a tie) and its metres."""
+    best, best_d = -1, math.inf
+    for hh in households:
+        k = math.cos(math.radians((lat + hh.lat) / 2))
+        d = EARTH_RADIUS_M * math.radians(math.hypot((hh.lon - lon) * k, hh.lat - lat))
+        if d < best_d:
+            best, best_d = hh.row, d
+    return best, best_d
+
+
 # --- reading points ----------------------------------------------------------------------------
 
 
@@ -234,12 +279,19 @@ def _bad_point(lon: float, lat: float) -> InvalidInput:
 
 def to_point(lon: object, lat: object, coordsys: object) -> tuple[float, float]:
     """A wgs84 point from user input, or InvalidInput naming the field that is wrong."""
+    return _wgs84_point(lon, lat, coordsys)[:2]
+
+
+def _wgs84_point(lon: object, lat: object, coordsys: object) -> tuple[float, float, str]:
+    """``to_point`` and the canonical name of the input's coordsys."""
     x, y = _number(lon, "lon"), _number(lat, "lat")
     system = _coordsys(coordsys)
     if point_problem(x, y):
         raise _bad_point(x, y)
-    wlon, wlat = to_wgs84_array(np.array([x]), np.array([y]), system)
-    return float(wlon[0]), float(wlat[0])
+    if system in NO_SHIFT:
+        return x, y, system
+    wlon, wlat = to_wgs84_array(np.array([x]), np.array([y]), system)  # as batches convert
+    return float(wlon[0]), float(wlat[0]), system
 
 
 # --- answers -----------------------------------------------------------------------------------
@@ -247,12 +299,23 @@ def to_point(lon: object, lat: object, coordsys: object) -> tuple[float, float]:
 
 def point_json(lon: float, lat: float) -> dict[str, Any]:
     """A wgs84 point to 7 decimals (about 1 cm), rounded as the batches round (NumPy)."""
-    return {"lon": float(np.round(lon, 7)), "lat": float(np.round(lat, 7)), "coordsys": "wgs84"}
+    return {"lon": _round7(lon), "lat": _round7(lat), "coordsys": "wgs84"}
+
+
+def _round7(value: float) -> float:
+    """``np.round(value, 7)`` for one float, bit for bit (scale, round half to even, unscale),
+    without NumPy's per-call cost."""
+    return round(value * 1e7) / 1e7
 
 
 def point_match(coordsys: str) -> dict[str, Any]:
     return {"method": "point", "coordsys": coordsys, "score": 1.0, "level": "point",
             "fallback": False, "distance_m": 0.0}
+
+
+@functools.cache
+def _point_match_json(coordsys: str) -> bytes:
+    return orjson.dumps(point_match(coordsys))
 
 
 def household_json(index: CityIndex, hh_row: int, rule: int,
@@ -264,6 +327,18 @@ def household_json(index: CityIndex, hh_row: int, rule: int,
     return index.entry(hh_row) | {"rule": RULES[rule]}
 
 
+_RULE_TAILS = [b',"rule":"%s"}' % name.encode() for name in RULES]
+
+
+def _household_bytes(index: CityIndex, hh_row: int, rule: int, compact: bool) -> bytes:
+    """``household_json`` encoded, from the entries the index encoded once."""
+    if hh_row < 0:
+        return b"null"
+    if compact:
+        return b'{"code":' + index.code_json[hh_row] + _RULE_TAILS[rule]
+    return index.entry_json(hh_row)[:-1] + _RULE_TAILS[rule]
+
+
 def result_json(index: CityIndex, row: int, hh_row: int, rule: int, point: dict[str, Any],
                 match: dict[str, Any], compact: bool = False) -> dict[str, Any]:
     """One answer: the chain (root first), the household, the wgs84 point and the match."""
@@ -273,6 +348,10 @@ def result_json(index: CityIndex, row: int, hh_row: int, rule: int, point: dict[
         "point": point,
         "match": match,
     }
+
+
+#: ``result_json`` as bytes: chain, household, lon, lat (rounded, encoded) and match.
+_RESULT = b'{"chain":%b,"household":%b,"point":{"lon":%b,"lat":%b,"coordsys":"wgs84"},"match":%b}'
 
 
 def not_covered(index: CityIndex, lon: float, lat: float, near_row: int, near_dist: float,
@@ -293,19 +372,48 @@ def problem_json(error: ServiceError) -> dict[str, Any]:
             "detail": error.detail, **error.extra}
 
 
-def lookup_point(svc: Services, lon: object, lat: object, coordsys: object) -> dict[str, Any]:
-    """The chain for a point given in any supported coordsys."""
-    wlon, wlat = to_point(lon, lat, coordsys)
+@dataclass(frozen=True)
+class PointAnswer:
+    """A located point: its micro-grid row, household row and rule number (-1, -1 for none),
+    the wgs84 point used and the input's coordsys."""
+
+    index: CityIndex
+    row: int
+    household: int
+    rule: int
+    lon: float
+    lat: float
+    coordsys: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return result_json(self.index, self.row, self.household, self.rule,
+                           point_json(self.lon, self.lat), point_match(self.coordsys))
+
+    def to_json(self) -> bytes:
+        """``as_dict()`` as JSON, assembled from the parts the index encoded once."""
+        return _RESULT % (self.index.chain_json(self.row),
+                          _household_bytes(self.index, self.household, self.rule, False),
+                          orjson.dumps(_round7(self.lon)), orjson.dumps(_round7(self.lat)),
+                          _point_match_json(self.coordsys))
+
+
+def locate_point(svc: Services, lon: object, lat: object, coordsys: object) -> PointAnswer:
+    """Locate a point given in any supported coordsys; ``NotCovered`` when no micro-grid
+    covers it."""
+    wlon, wlat, system = _wgs84_point(lon, lat, coordsys)
     index = svc.locator.current()
-    x, y = np.array([wlon]), np.array([wlat])
-    row = int(index.polygons.locate_many(x, y)[0])
+    row = index.polygons.locate(wlon, wlat)
     if row < 0:
         radius = svc.settings.nearest_radius_m
         near = index.polygons.nearest(wlon, wlat, radius)
         raise not_covered(index, wlon, wlat, *(near or (-1, math.inf)), radius)
-    hh, rule = households_many(index, np.array([row]), x, y, svc.settings.household_radius_m)
-    return result_json(index, row, int(hh[0]), int(rule[0]), point_json(wlon, wlat),
-                       point_match(_coordsys(coordsys)))
+    hh, rule = household_one(index, row, wlon, wlat, svc.settings.household_radius_m)
+    return PointAnswer(index, row, hh, rule, wlon, wlat, system)
+
+
+def lookup_point(svc: Services, lon: object, lat: object, coordsys: object) -> dict[str, Any]:
+    """The chain for a point given in any supported coordsys."""
+    return locate_point(svc, lon, lat, coordsys).as_dict()
 
 
 # --- addresses ---------------------------------------------------------------------------------
@@ -327,10 +435,19 @@ def resolve_address(svc: Services, address: str,
     return result, row
 
 
-def _address_answer(svc: Services, address: str, district: str | None,
-                    compact: bool) -> tuple[dict[str, Any], list[int]]:
-    """The answer for an address and the rows it names (the micro-grid, the household);
-    ``AddressNotResolved`` when it names no building."""
+@dataclass(frozen=True)
+class _AddressAnswer:
+    row: int
+    household: int
+    rule: int
+    lon: float  # the gazetteer entry's wgs84 point
+    lat: float
+    match: dict[str, Any]
+
+
+def _locate_address(svc: Services, index: CityIndex, address: str,
+                    district: str | None) -> _AddressAnswer:
+    """Where an address is; ``AddressNotResolved`` when it names no building."""
     result, row = resolve_address(svc, address, district)
     if row < 0:
         matched = result.status == "matched" and result.entry is not None
@@ -345,21 +462,20 @@ def _address_answer(svc: Services, address: str, district: str | None,
         )
     entry = result.entry
     assert entry is not None
-    index = svc.locator.current()
     hh, rule = households_many(index, np.array([row]), np.array([entry.lon]),
                                np.array([entry.lat]), svc.settings.household_radius_m,
                                [result.parts.unit])
     match = {"method": "address", "coordsys": "wgs84", "score": round(result.score, 3),
              "level": result.level, "address": entry.address, "fallback": False,
              "distance_m": 0.0}
-    answer = result_json(index, row, int(hh[0]), int(rule[0]),
-                         point_json(entry.lon, entry.lat), match, compact)
-    return answer, [row, int(hh[0])]
+    return _AddressAnswer(row, int(hh[0]), int(rule[0]), entry.lon, entry.lat, match)
 
 
 def lookup_address(svc: Services, address: str, district: str | None = None) -> dict[str, Any]:
     """The chain for a typed home address (``district`` fills in a missing district)."""
-    return _address_answer(svc, address, district, compact=False)[0]
+    index = svc.locator.current()
+    a = _locate_address(svc, index, address, district)
+    return result_json(index, a.row, a.household, a.rule, point_json(a.lon, a.lat), a.match)
 
 
 # --- batches -----------------------------------------------------------------------------------
@@ -368,15 +484,40 @@ def lookup_address(svc: Services, address: str, district: str | None = None) -> 
 @dataclass
 class BatchAnswer:
     """The answers of a batch, one JSON fragment per item in order (each {"index", "result"}
-    or {"index", "problem"}), and in compact form the ``units`` the chains name."""
+    or {"index", "problem"}), and in compact form the ``units`` the chains name (encoded)."""
 
     fragments: list[bytes]
-    units: dict[str, dict[str, Any]] | None = None
+    units: bytes | None = None
 
     def to_json(self) -> bytes:
         """The response body: {"results": [...]} (plus "units" when compact), UTF-8 JSON."""
-        units = b"" if self.units is None else b',"units":' + orjson.dumps(self.units)
+        units = b"" if self.units is None else b',"units":' + self.units
         return b'{"results":[' + b",".join(self.fragments) + b"]" + units + b"}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return orjson.loads(self.to_json())
+
+
+@dataclass
+class BatchColumns:
+    """The answers of a batch as parallel arrays, one position per located item in item order
+    (``columns``); the items that failed (``problems``: {"index", "problem"} fragments); every
+    unit the located items name, as a table (``units``: {"fields", "rows"}, the fields code,
+    parent, level, name, leader and phone); and the ``levels`` of the hierarchy."""
+
+    count: int  # items in the batch
+    columns: dict[str, Any]  # name -> list or NumPy array
+    problems: list[bytes]
+    units: bytes  # encoded
+    levels: list[dict[str, Any]]
+
+    def to_json(self) -> bytes:
+        """The response body: {"format": "columns", "count", "columns", "levels", "units",
+        "problems"}, the arrays serialised by orjson straight from NumPy."""
+        head = orjson.dumps({"format": "columns", "count": self.count, "columns": self.columns,
+                             "levels": self.levels}, option=orjson.OPT_SERIALIZE_NUMPY)
+        return (head[:-1] + b',"units":' + self.units + b',"problems":['
+                + b",".join(self.problems) + b"]}")
 
     def as_dict(self) -> dict[str, Any]:
         return orjson.loads(self.to_json())
@@ -392,12 +533,78 @@ class _Points:
     coordsys: np.ndarray  # canonical names
 
 
+@dataclass
+class _Located:
+    """The items of a batch that were located, in parallel arrays in item order."""
+
+    at: np.ndarray  # item index
+    rows: np.ndarray  # micro-grid row
+    hh: np.ndarray  # household row, -1 for none
+    rule: np.ndarray  # household rule number, -1 for none
+    lon: np.ndarray  # the wgs84 point used
+    lat: np.ndarray
+    coordsys: list[str]  # the input's coordsys
+    matches: dict[int, dict[str, Any]]  # position -> match, for the address items only
+
+
 def lookup_batch(svc: Services, items: Any, *, compact: bool = False) -> BatchAnswer:
     """Many lookups: each item is {"lon", "lat", "coordsys"} or {"address"} (with an optional
     "district"). One answer per item, in order, either {"index", "result"} (as
     ``lookup_point`` or ``lookup_address`` answer) or {"index", "problem"} (a problem
     document); one bad item never fails the batch. With ``compact``, chains are lists of
     codes, households {"code", "rule"}, and ``units`` maps every code named to its entry."""
+    index, found, problems = _locate_batch(svc, items)
+    fragments = [b""] * len(items)
+    for n, fragment in problems.items():
+        fragments[n] = fragment
+    template = b'{"index":%d,"result":' + _RESULT + b"}"
+    for k, (n, row, h, r, x, y, system) in enumerate(zip(
+            found.at.tolist(), found.rows.tolist(), found.hh.tolist(), found.rule.tolist(),
+            _numbers(np.round(found.lon, 7)), _numbers(np.round(found.lat, 7)),
+            found.coordsys, strict=True)):
+        address = found.matches.get(k)
+        match = _point_match_json(system) if address is None else orjson.dumps(address)
+        fragments[n] = template % (n, index.chain_json(row, compact),
+                                   _household_bytes(index, h, r, compact), x, y, match)
+    units = _units_json(index, found) if compact else None
+    return BatchAnswer(fragments, units)
+
+
+def lookup_batch_columns(svc: Services, items: Any) -> BatchColumns:
+    """``lookup_batch`` answered as columns, one position per located item in item order:
+    ``index`` (the item's), ``unit`` (its micro-grid's code), ``household`` (code or null),
+    ``rule``, ``lon``/``lat`` (the wgs84 point used), ``coordsys`` (the input's), ``method``,
+    ``score``, ``level``, ``address`` (null for points), ``fallback`` and ``distance_m`` (as in
+    ``match``). The failed items are in ``problems``. ``units`` describes every unit named
+    (micro-grids, households and their ancestors), each once, as rows of ``code``, ``parent``
+    (follow it up for the chain), ``level`` (described in ``levels``), ``name``, ``leader`` and
+    ``phone``; the entries of the full form are rebuilt from them."""
+    index, found, problems = _locate_batch(svc, items)
+    n = len(found.at)
+    households = np.where(found.hh >= 0, index.codes[np.maximum(found.hh, 0)], None)
+    rules = np.array([*RULES, None], dtype=object)  # rule -1 -> None
+    method, level, address = ["point"] * n, ["point"] * n, [None] * n
+    score, fallback, distance = np.ones(n), np.zeros(n, dtype=bool), np.zeros(n)
+    for k, match in found.matches.items():
+        method[k], level[k], address[k] = match["method"], match["level"], match["address"]
+        score[k], fallback[k], distance[k] = match["score"], match["fallback"], match[
+            "distance_m"]
+    columns = {
+        "index": found.at, "unit": index.codes[found.rows].tolist(),
+        "household": households.tolist(), "rule": rules[found.rule].tolist(),
+        "lon": np.round(found.lon, 7), "lat": np.round(found.lat, 7),
+        "coordsys": found.coordsys, "method": method, "score": score, "level": level,
+        "address": address, "fallback": fallback, "distance_m": distance,
+    }
+    return BatchColumns(len(items), columns, [problems[k] for k in sorted(problems)],
+                        index.units_table_json(_unit_rows(index, found)),
+                        index.hierarchy.as_list())
+
+
+def _locate_batch(svc: Services, items: Any
+                  ) -> tuple[CityIndex, _Located, dict[int, bytes]]:
+    """Check and locate a batch's items: the index used, the located items, and a problem
+    fragment ({"index", "problem"}) per item that failed."""
     if not isinstance(items, list):
         raise InvalidInput("the body must be a JSON list of points or addresses", field="body")
     limit = svc.settings.batch_limit
@@ -405,13 +612,15 @@ def lookup_batch(svc: Services, items: Any, *, compact: bool = False) -> BatchAn
         raise InvalidInput(f"at most {limit} items per batch (GRIDSVC_BATCH_LIMIT), got "
                            f"{len(items)}; split the batch", field="body")
     index = svc.locator.current()
-    fragments: list[bytes] = [b""] * len(items)
+    problems: dict[int, bytes] = {}
     points = _only_points(items)
-    rows: set[int] = set()
+    addresses: list[tuple[int, _AddressAnswer]] = []
     if points is None:
-        points, rows = _sort_items(svc, items, fragments, compact)
-    rows |= _answer_points(svc, index, points, fragments, compact)
-    return BatchAnswer(fragments, _units(index, rows) if compact else None)
+        points, addresses = _sort_items(svc, index, items, problems)
+    found = _locate_points(svc, index, points, problems)
+    if addresses:
+        found = _with_addresses(found, addresses)
+    return index, found, problems
 
 
 _NUMBER = {float, int}
@@ -433,19 +642,21 @@ def _only_points(items: list[Any]) -> _Points | None:
         systems = {name: parse_coordsys(name) for name in names}
     except CoordSysError:
         return None
+    system = (np.full(len(items), systems[raw[0]]) if len(names) == 1
+              else np.array([systems[r] for r in raw]))
     return _Points(np.arange(len(items)), np.array(lon, dtype=np.float64),
-                   np.array(lat, dtype=np.float64), np.array([systems[r] for r in raw]))
+                   np.array(lat, dtype=np.float64), system)
 
 
-def _sort_items(svc: Services, items: list[Any], fragments: list[bytes],
-                compact: bool) -> tuple[_Points, set[int]]:
-    """Check items one by one: answer addresses and bad items into ``fragments``, return the
-    good points and the micro-grid rows the addresses used."""
+def _sort_items(svc: Services, index: CityIndex, items: list[Any], problems: dict[int, bytes]
+                ) -> tuple[_Points, list[tuple[int, _AddressAnswer]]]:
+    """Check items one by one: locate addresses, record bad items in ``problems``, and
+    return the good points."""
     at: list[int] = []
     lon: list[float] = []
     lat: list[float] = []
     names: list[str] = []
-    rows: set[int] = set()
+    addresses: list[tuple[int, _AddressAnswer]] = []
     for n, item in enumerate(items):
         try:
             if not isinstance(item, dict):
@@ -455,10 +666,8 @@ def _sort_items(svc: Services, items: list[Any], fragments: list[bytes],
                 if "lon" in item or "lat" in item:
                     raise InvalidInput("give either lon, lat and coordsys or an address, "
                                        "not both", field="address")
-                answer, named = _address_answer(svc, item["address"], item.get("district"),
-                                                compact)
-                fragments[n] = orjson.dumps({"index": n, "result": answer})
-                rows.update(named)
+                addresses.append((n, _locate_address(svc, index, item["address"],
+                                                     item.get("district"))))
                 continue
             x, y = _number(item.get("lon"), "lon"), _number(item.get("lat"), "lat")
             names.append(_coordsys(item.get("coordsys")))
@@ -466,10 +675,10 @@ def _sort_items(svc: Services, items: list[Any], fragments: list[bytes],
             lon.append(x)
             lat.append(y)
         except ServiceError as exc:
-            fragments[n] = _problem_fragment(n, exc)
+            problems[n] = _problem_fragment(n, exc)
     points = _Points(np.array(at, dtype=np.int64), np.array(lon, dtype=np.float64),
                      np.array(lat, dtype=np.float64), np.array(names, dtype=str))
-    return points, rows
+    return points, addresses
 
 
 def _problem_fragment(n: int, error: ServiceError) -> bytes:
@@ -483,62 +692,75 @@ def _numbers(values: np.ndarray) -> list[bytes]:
     return orjson.dumps(values, option=orjson.OPT_SERIALIZE_NUMPY)[1:-1].split(b",")
 
 
-def _answer_points(svc: Services, index: CityIndex, points: _Points, fragments: list[bytes],
-                   compact: bool) -> set[int]:
-    """Answer the point items into ``fragments``, all at once; the micro-grid rows used."""
-    if len(points.at) == 0:
-        return set()
+def _locate_points(svc: Services, index: CityIndex, points: _Points,
+                   problems: dict[int, bytes]) -> _Located:
+    """Convert, check, locate and find the households of the point items, all at once;
+    refused and not-covered points go to ``problems``."""
     bad = invalid_mask(points.lon, points.lat)
     for k in np.flatnonzero(bad).tolist():
         n = int(points.at[k])
-        fragments[n] = _problem_fragment(n, _bad_point(float(points.lon[k]),
-                                                       float(points.lat[k])))
+        problems[n] = _problem_fragment(n, _bad_point(float(points.lon[k]),
+                                                      float(points.lat[k])))
     good = ~bad
     at, lon, lat, system = points.at[good], points.lon[good], points.lat[good], \
         points.coordsys[good]
-    names = np.unique(system).tolist()
-    for name in names:
+    for name in dict.fromkeys(system.tolist()):
         same = system == name
         lon[same], lat[same] = to_wgs84_array(lon[same], lat[same], name)
     rows = index.polygons.locate_many(lon, lat)
     covered = rows >= 0
-    radius = svc.settings.nearest_radius_m
-    near_rows, near_dist = index.polygons.nearest_many(lon[~covered], lat[~covered], radius)
-    for n, x, y, r, d in zip(at[~covered].tolist(), lon[~covered].tolist(),
-                             lat[~covered].tolist(), near_rows.tolist(), near_dist.tolist(),
-                             strict=True):
-        fragments[n] = _problem_fragment(n, not_covered(index, x, y, r, d, radius))
-
-    at, rows, lon, lat, system = at[covered], rows[covered], lon[covered], lat[covered], \
-        system[covered]
+    if not covered.all():
+        radius = svc.settings.nearest_radius_m
+        near_rows, near_dist = index.polygons.nearest_many(lon[~covered], lat[~covered],
+                                                           radius)
+        for n, x, y, r, d in zip(at[~covered].tolist(), lon[~covered].tolist(),
+                                 lat[~covered].tolist(), near_rows.tolist(),
+                                 near_dist.tolist(), strict=True):
+            problems[n] = _problem_fragment(n, not_covered(index, x, y, r, d, radius))
+        at, rows, lon, lat, system = (at[covered], rows[covered], lon[covered], lat[covered],
+                                      system[covered])
     hh, rule = households_many(index, rows, lon, lat, svc.settings.household_radius_m)
-    chain = index.chain_codes if compact else index.chain
-    chains: dict[int, bytes] = {}
-    households: dict[tuple[int, int], bytes] = {}
-    matches = {name: orjson.dumps(point_match(name)) for name in names}
-    template = (b'{"index":%d,"result":{"chain":%b,"household":%b,'
-                b'"point":{"lon":%b,"lat":%b,"coordsys":"wgs84"},"match":%b}}')
-    for n, row, h, r, x, y, name in zip(
-            at.tolist(), rows.tolist(), hh.tolist(), rule.tolist(),
-            _numbers(np.round(lon, 7)), _numbers(np.round(lat, 7)), system.tolist(),
-            strict=True):
-        chain_json = chains.get(row)
-        if chain_json is None:
-            chain_json = chains[row] = orjson.dumps(chain(row))
-        household = households.get((h, r))
-        if household is None:
-            household = households[(h, r)] = orjson.dumps(household_json(index, h, r, compact))
-        fragments[n] = template % (n, chain_json, household, x, y, matches[name])
-    return set(chains) | {h for h, _rule in households if h >= 0}
+    return _Located(at, rows, hh, rule.astype(np.int64), lon, lat, system.tolist(), {})
 
 
-def _units(index: CityIndex, rows: set[int]) -> dict[str, dict[str, Any]]:
-    """Every unit a compact batch names: the chains of its micro-grids and households."""
-    units: dict[str, dict[str, Any]] = {}
-    for row in sorted(rows):
-        for entry in index.chain(row):
-            units[entry["code"]] = entry
-    return units
+def _with_addresses(found: _Located, addresses: list[tuple[int, _AddressAnswer]]) -> _Located:
+    """``found`` and the located addresses merged, in item order."""
+    at = np.concatenate([found.at, [n for n, _ in addresses]]).astype(np.int64)
+    order = np.argsort(at, kind="stable")
+
+    def merged(values: np.ndarray, extra: list[Any], dtype: Any) -> np.ndarray:
+        return np.concatenate([values, np.array(extra, dtype=dtype)])[order]
+
+    answers = [a for _, a in addresses]
+    coordsys = np.array(found.coordsys + [a.match["coordsys"] for a in answers], dtype=object)
+    position = np.empty(len(order), dtype=np.int64)
+    position[order] = np.arange(len(order))
+    first = len(found.at)
+    return _Located(
+        at[order], merged(found.rows, [a.row for a in answers], np.int64),
+        merged(found.hh, [a.household for a in answers], np.int64),
+        merged(found.rule, [a.rule for a in answers], np.int64),
+        merged(found.lon, [a.lon for a in answers], np.float64),
+        merged(found.lat, [a.lat for a in answers], np.float64),
+        coordsys[order].tolist(),
+        {int(position[first + k]): a.match for k, a in enumerate(answers)},
+    )
+
+
+def _unit_rows(index: CityIndex, found: _Located) -> np.ndarray:
+    """The rows of every unit in the chains of the located micro-grids and households."""
+    chains = index.chains.chain_matrix(np.concatenate([found.rows, found.hh[found.hh >= 0]]))
+    named = np.zeros(len(index.codes), dtype=bool)
+    named[chains[chains >= 0]] = True
+    return np.flatnonzero(named)
+
+
+def _units_json(index: CityIndex, found: _Located) -> bytes:
+    """{code: entry} for every unit in the chains of the located micro-grids and households,
+    encoded."""
+    code_json = index.code_json
+    rows = _unit_rows(index, found).tolist()
+    return b"{" + b",".join([code_json[r] + b":" + index.entry_json(r) for r in rows]) + b"}"
 
 
 def unit_by_code(index: CityIndex, code: str) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import orjson
 import shapely
 from flask import Response, current_app, request
 from shapely.geometry import mapping
@@ -83,6 +84,17 @@ def json_response(data: Any, status: int = 200, mimetype: str = JSON) -> Respons
     response.status_code = status
     response.mimetype = mimetype
     return response
+
+
+def json_bytes(body: bytes, status: int = 200, mimetype: str = JSON) -> Response:
+    """A response whose body is JSON encoded already (e.g. assembled by the service)."""
+    return Response(body, status=status, mimetype=mimetype)
+
+
+def fast_json_response(data: Any, status: int = 200, mimetype: str = JSON) -> Response:
+    """``json_response`` encoded by orjson, several times faster, for the hot endpoints; the
+    data must be plain JSON types (str keys; no dates, no Decimal)."""
+    return json_bytes(orjson.dumps(data), status, mimetype)
 
 
 def negotiated(data: Any, geojson: bool) -> Response:

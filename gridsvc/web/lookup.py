@@ -4,8 +4,9 @@
 optional ``district``) and answers the chain, household, point and match
 (``services/lookup.py``). ``POST /api/v1/lookup/batch`` takes a JSON list of such items (at most
 ``GRIDSVC_BATCH_LIMIT``) and answers one entry per item; ``?compact=1`` gives chains as codes
-and describes each unit once in ``units``. The batch body is read and written with orjson and
-the answers arrive from the service already encoded, so big point batches stay fast.
+and describes each unit once in ``units``; ``?format=columns`` answers parallel arrays instead
+(the fastest form for big point batches). Bodies are read and written with orjson and the
+answers arrive from the service already encoded, so the hot paths skip Flask's JSON.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from gridsvc.services.gazetteer import import_gazetteer
 from gridsvc.web import current_services
 from gridsvc.web.auth import require_staff
 from gridsvc.web.boundaries import _safe_name
-from gridsvc.web.geojson import JSON, json_response
+from gridsvc.web.geojson import fast_json_response, json_bytes, json_response
 from gridsvc.web.params import bool_arg, text_arg
 
 bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
@@ -33,28 +34,37 @@ GAZETTEER_SUFFIXES = (".csv", ".geojson", ".json")
 @bp.get("/lookup")
 def lookup_one() -> Response:
     svc = current_services()
-    address = text_arg("address")
-    has_point = any(text_arg(name) is not None for name in ("lon", "lat"))
-    if address is not None and has_point:
+    args = request.args
+    address = text_arg("address", args)
+    lon, lat = text_arg("lon", args), text_arg("lat", args)
+    if address is not None and (lon is not None or lat is not None):
         raise InvalidInput("give either lon, lat and coordsys or address, not both",
                            field="address")
     if address is not None:
-        return json_response(lookup.lookup_address(svc, address, text_arg("district")))
-    if not has_point:
+        return fast_json_response(lookup.lookup_address(svc, address, text_arg("district",
+                                                                                args)))
+    if lon is None and lat is None:
         raise InvalidInput("give lon, lat and coordsys (wgs84, gcj02, bd09 or cgcs2000), or "
                            "address", field="lon")
-    return json_response(lookup.lookup_point(svc, text_arg("lon"), text_arg("lat"),
-                                             text_arg("coordsys")))
+    return json_bytes(lookup.locate_point(svc, lon, lat, text_arg("coordsys", args)).to_json())
+
+
+BATCH_FORMATS = ("results", "columns")
 
 
 @bp.post("/lookup/batch")
 def lookup_batch() -> Response:
+    form = text_arg("format") or "results"
+    if form not in BATCH_FORMATS:
+        raise InvalidInput(f"format must be results or columns, got {form!r}", field="format")
     try:
         items = orjson.loads(request.get_data())
     except orjson.JSONDecodeError as exc:
         raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
-    answer = lookup.lookup_batch(current_services(), items, compact=bool_arg("compact"))
-    return Response(answer.to_json(), mimetype=JSON)
+    svc = current_services()
+    if form == "columns":
+        return json_bytes(lookup.lookup_batch_columns(svc, items).to_json())
+    return json_bytes(lookup.lookup_batch(svc, items, compact=bool_arg("compact")).to_json())
 
 
 @bp.post("/gazetteer/import")

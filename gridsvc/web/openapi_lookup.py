@@ -130,6 +130,73 @@ BATCH_ANSWER = {
     },
 }
 
+def _column(description: str, items: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "array", "items": items, "description": description}
+
+
+NUMBER = {"type": "number"}
+
+BATCH_COLUMNS = {
+    "type": "object",
+    "description": "format=columns: the same content as the results form, as parallel arrays",
+    "required": ["format", "count", "columns", "units", "levels", "problems"],
+    "properties": {
+        "format": {"const": "columns"},
+        "count": {"type": "integer", "description": "Items in the request"},
+        "columns": {
+            "type": "object",
+            "description": "One position per located item, in item order; every array has "
+                           "the same length",
+            "required": ["index", "unit", "household", "rule", "lon", "lat", "coordsys",
+                         "method", "score", "level", "address", "fallback", "distance_m"],
+            "properties": {
+                "index": _column("The item's position in the request", {"type": "integer"}),
+                "unit": _column("The micro-grid's code: the chain's last entry (follow "
+                                "parent in units for the rest)", {"type": "string"}),
+                "household": _column("The responsible 党员中心户's code, or null (a gap)",
+                                     NULLABLE_STR),
+                "rule": _column("The household rule, or null", {"oneOf": [RULE,
+                                                                          {"type": "null"}]}),
+                "lon": _column("The wgs84 point used, 7 decimals", NUMBER),
+                "lat": _column("The wgs84 point used, 7 decimals", NUMBER),
+                "coordsys": _column("The system the input was in", {"enum": list(COORDSYS)}),
+                "method": _column("point or address", {"enum": ["point", "address"]}),
+                "score": _column("As match.score", NUMBER),
+                "level": _column("As match.level", {"type": "string"}),
+                "address": _column("The gazetteer address matched; null for points",
+                                   NULLABLE_STR),
+                "fallback": _column("As match.fallback (never true for lookups)",
+                                    {"type": "boolean"}),
+                "distance_m": _column("As match.distance_m", NUMBER),
+            },
+        },
+        "problems": {"type": "array", "description": "The items that failed, in item order",
+                     "items": {"type": "object", "required": ["index", "problem"],
+                               "properties": {"index": {"type": "integer"},
+                                              "problem": {"type": "object"}}}},
+        "units": {
+            "type": "object",
+            "description": "Every unit the located items name (micro-grids, households and "
+                           "their ancestors), each once, as a table",
+            "required": ["fields", "rows"],
+            "properties": {
+                "fields": {"const": ["code", "parent", "level", "name", "leader", "phone"],
+                           "description": "parent: the parent's code, null for a root (follow "
+                                          "it up from unit for the chain); level: see levels; "
+                                          "leader and phone: the public contact"},
+                "rows": {"type": "array", "items": {
+                    "type": "array", "minItems": 6, "maxItems": 6,
+                    "prefixItems": [{"type": "string"}, NULLABLE_STR, {"type": "integer"},
+                                    {"type": "string"}, NULLABLE_STR, NULLABLE_STR]}},
+            },
+        },
+        "levels": {"type": "array", "description": "The levels of the hierarchy, as "
+                                                   "/api/v1/levels lists them",
+                   "items": {"type": "object", "required": ["level", "key", "name"]}},
+    },
+}
+
+
 GAZETTEER_IMPORT = {
     "type": "object",
     "required": ["stored", "rejected", "problems"],
@@ -173,16 +240,26 @@ PATHS: dict[str, Any] = {
         "summary": "Many lookups at once; one bad item never fails the batch",
         "description": "A JSON list of at most GRIDSVC_BATCH_LIMIT items (default 10,000). "
                        "Points are converted and located together (hundreds of thousands "
-                       "a second); addresses are matched one by one.",
+                       "a second); addresses are matched one by one. format=columns answers "
+                       "parallel arrays, the fastest form for big point batches.",
         "operationId": "lookupBatch",
-        "parameters": [_param("compact", "Chains as lists of codes, households as {code, "
-                              "rule}, and each unit described once in units",
-                              {"type": "string", "enum": ["0", "1", "true", "false"]})],
+        "parameters": [
+            _param("compact", "Chains as lists of codes, households as {code, rule}, and each "
+                   "unit described once in units (format=results only)",
+                   {"type": "string", "enum": ["0", "1", "true", "false"]}),
+            _param("format", "results (default): one entry per item; columns: parallel arrays "
+                   "per located item (index, unit, household, rule, lon, lat, coordsys, "
+                   "method, score, level, address, fallback, distance_m), the failed items in "
+                   "problems, and each unit named once in the units table (code, parent, "
+                   "level, name, leader, phone)",
+                   {"type": "string", "enum": ["results", "columns"]}),
+        ],
         "requestBody": {"required": True, "content": {JSON: {"schema": {
             "type": "array", "items": BATCH_ITEM,
             "description": "At most GRIDSVC_BATCH_LIMIT items (default 10,000)"}}}},
         "responses": {
-            "200": _ok("One answer per item", **{JSON: _json("LookupBatch")}),
+            "200": _ok("One answer per item", **{JSON: {"schema": {"oneOf": [
+                _ref("LookupBatch"), _ref("LookupBatchColumns")]}}}),
             **_problems(400, 413),
         },
     }},
@@ -213,5 +290,6 @@ SCHEMAS: dict[str, Any] = {
     "LookupResult": LOOKUP_RESULT,
     "CompactLookupResult": COMPACT_RESULT,
     "LookupBatch": BATCH_ANSWER,
+    "LookupBatchColumns": BATCH_COLUMNS,
     "GazetteerImport": GAZETTEER_IMPORT,
 }

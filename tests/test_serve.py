@@ -1,0 +1,157 @@
+"""``gridsvc serve``: its options, and gunicorn with the app preloaded in the master (index and
+gazetteer warmed before the fork, pooled connections dropped after it) still following a
+boundary import made by another process, in every worker. The server runs on a free port of
+127.0.0.1 with a small SpatiaLite database and is stopped at the end whatever happens."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from api_support import B1, sample_records, write_geojson
+from click.testing import CliRunner
+
+from gridsvc.cli import cli
+from gridsvc.cli import server as server_cli
+from gridsvc.cli.server import GunicornServer, ServeOptions
+from gridsvc.services.boundaries import import_records
+from gridsvc.services.context import Services
+from gridsvc.settings import Settings
+from gridsvc.storage.schema import upgrade
+
+ROOT = Path(__file__).resolve().parents[1]
+IN_B1 = "/api/v1/lookup?lon=120.9007&lat=32.0007&coordsys=wgs84"
+STARTUP_S = 120.0
+
+
+def test_serve_options_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[ServeOptions] = []
+    monkeypatch.setattr(server_cli, "run_server", lambda options, make_app: seen.append(options))
+    runner = CliRunner()
+    result = runner.invoke(cli, ["serve", "--port", "5001", "--workers", "3", "--threads", "8",
+                                 "--timeout", "60", "--access-log"])
+    assert result.exit_code == 0, result.output
+    assert seen[-1] == ServeOptions(host="127.0.0.1", port=5001, workers=3, threads=8,
+                                    timeout=60, access_log=True)
+    assert runner.invoke(cli, ["serve"]).exit_code == 0
+    assert seen[-1] == ServeOptions(workers=os.cpu_count() or 1)
+    assert seen[-1].access_log is False and seen[-1].threads > 1
+    for bad in (["--workers", "0"], ["--threads", "many"], ["--port", "70000"],
+                ["--timeout", "0"]):
+        result = runner.invoke(cli, ["serve", *bad])
+        assert result.exit_code == 2, bad
+    assert len(seen) == 2
+
+
+def test_gunicorn_takes_the_settings() -> None:
+    quiet = GunicornServer(ServeOptions(port=5002, workers=3, threads=5, timeout=90), dict)
+    cfg = quiet.cfg
+    assert (cfg.address, cfg.workers, cfg.threads, cfg.timeout) == ([("127.0.0.1", 5002)], 3,
+                                                                    5, 90)
+    assert cfg.worker_class_str == "gthread" and cfg.preload_app and cfg.accesslog is None
+    assert cfg.post_fork == quiet.post_fork
+    assert GunicornServer(ServeOptions(access_log=True), dict).cfg.accesslog == "-"
+
+
+# --- a real server -----------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get(port: int, path: str) -> tuple[int, bytes]:
+    """One request on a connection of its own (so that either worker may take it)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'serve.sqlite'}"
+    svc = Services.from_settings(Settings(database_url=url, instance_dir=tmp_path))
+    try:
+        upgrade(svc.db)
+        assert import_records(svc, sample_records()).stored
+    finally:
+        svc.close()
+    return url
+
+
+@pytest.fixture
+def server(database: str, tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """``gridsvc serve --workers 2`` on a free loopback port: (port, its log)."""
+    port, log = free_port(), tmp_path / "server.log"
+    env = {**os.environ, "GRIDSVC_DATABASE_URL": database,
+           "GRIDSVC_INSTANCE_DIR": str(tmp_path), "GRIDSVC_INDEX_CHECK_SECONDS": "0"}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gridsvc", "serve", "--port", str(port), "--workers", "2",
+             "--threads", "2"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    try:
+        deadline = time.monotonic() + STARTUP_S
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                if get(port, "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield port, log
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def building_names(port: int, n: int) -> set[str]:
+    names = set()
+    for _ in range(n):
+        status, body = get(port, IN_B1)
+        assert status == 200, body
+        names.add(json.loads(body)["chain"][-1]["name"])
+    return names
+
+
+def test_preloaded_workers_follow_a_boundary_import(server: tuple[int, Path], database: str,
+                                                    tmp_path: Path) -> None:
+    port, log = server
+    started = log.read_text()
+    assert "index and gazetteer ready" in started  # warmed in the master
+    assert started.count("Booting worker") == 2
+    assert building_names(port, 20) == {"阳光小区1栋"}
+    records = sample_records()
+    records[6].name = "阳光小区一号楼"
+    assert records[6].code == B1
+    done = subprocess.run(
+        [sys.executable, "-m", "gridsvc", "import-boundaries",
+         str(write_geojson(records, tmp_path / "renamed.geojson"))],
+        cwd=ROOT, env={**os.environ, "GRIDSVC_DATABASE_URL": database},
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    # each request checks the stored revision (GRIDSVC_INDEX_CHECK_SECONDS=0): whichever
+    # worker answers, the import shows at once
+    assert building_names(port, 40) == {"阳光小区一号楼"}
+    assert "could not build" not in log.read_text()
