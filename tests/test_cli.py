@@ -87,3 +87,10 @@ def test_python_m_gridsvc():
     assert done.returncode == 0
     for command in ("init-db", "import-boundaries", "validate", "export", "demo", "serve"):
         assert command in done.stdout
+
+
+def test_demo_loads_city_and_members_idempotently(run):
+    first = run("demo")
+    assert first.exit_code == 0 and "demo members: rows" in first.output
+    again = run("demo")
+    assert "0 created, 0 updated" in again.output and "created 0, updated 0" in again.output
