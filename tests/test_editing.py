@@ -267,3 +267,18 @@ def test_attributes_are_edited_with_the_same_version_check(svc):
             editing.save_edit(svc, B2, 2, attributes=bad)
         assert exc.value.extra["field"] == next(iter(bad))
     assert editing.stored_version(svc, B2) == 2
+
+
+@pytest.mark.storage
+def test_editor_refuses_a_gcj02_base_map_with_a_problem(settings):
+    import dataclasses
+
+    from api_support import app_client
+
+    gcj = dataclasses.replace(settings, basemap="xyz", basemap_coordsys="gcj02",
+                              basemap_url="http://127.0.0.1:1/{z}/{x}/{y}.png")
+    with app_client(gcj) as client:
+        response = client.get("/maps/editor")
+        assert response.status_code == 503
+        assert response.get_json()["type"] == "/problems/basemap-refused"
+        assert "gcj02" in response.get_json()["detail"]

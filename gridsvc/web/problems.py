@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from gridsvc.maps.basemap import BasemapError
 from gridsvc.services.errors import ServiceError
 
 PROBLEM_MIMETYPE = "application/problem+json"
@@ -70,6 +71,11 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     "forbidden": (
         "Forbidden",
         "Staff endpoints are off until GRIDSVC_STAFF_TOKEN is set on the server.",
+    ),
+    "basemap-refused": (
+        "Base map refused",
+        "The configured base map (GRIDSVC_BASEMAP*) cannot be used for this page, e.g. gcj02 "
+        "tiles under overlays that cannot be shifted; `detail` names the setting.",
     ),
     "not-covered": (
         "Point not covered by any micro-grid",
@@ -155,7 +161,14 @@ def _unexpected(error: Exception) -> Response:
     )
 
 
+def _basemap_error(exc: BasemapError) -> Response:
+    """The configured base map cannot serve this page (e.g. gcj02 tiles under unshifted
+    overlays): a configuration problem the operator fixes, said plainly."""
+    return problem_response(503, "basemap-refused", str(exc))
+
+
 def register_problem_handlers(app: Flask) -> None:
     app.register_error_handler(ServiceError, _service_error)
+    app.register_error_handler(BasemapError, _basemap_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
