@@ -20,9 +20,9 @@ from gridsvc.services.lookup import (
     AddressNotResolved,
     NotCovered,
     lookup_address,
-    lookup_batch,
     lookup_point,
 )
+from gridsvc.services.lookup_batch import lookup_batch
 from gridsvc.settings import Settings
 from gridsvc.spatial.coordsys import COORDSYS, from_wgs84
 from gridsvc.storage.engine import Database

@@ -18,6 +18,7 @@ import orjson
 from flask import Blueprint, Response, request
 
 from gridsvc.services import lookup
+from gridsvc.services import lookup_batch as batch
 from gridsvc.services.errors import InvalidInput
 from gridsvc.services.gazetteer import import_gazetteer
 from gridsvc.web import current_services
@@ -63,8 +64,8 @@ def lookup_batch() -> Response:
         raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
     svc = current_services()
     if form == "columns":
-        return json_bytes(lookup.lookup_batch_columns(svc, items).to_json())
-    return json_bytes(lookup.lookup_batch(svc, items, compact=bool_arg("compact")).to_json())
+        return json_bytes(batch.lookup_batch_columns(svc, items).to_json())
+    return json_bytes(batch.lookup_batch(svc, items, compact=bool_arg("compact")).to_json())
 
 
 @bp.post("/gazetteer/import")
