@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gridsvc.services.members import ROLES
+from gridsvc.services.member_assignment import ROLES
 from gridsvc.services.registration import STATUSES
 from gridsvc.spatial.coordsys import COORDSYS
 from gridsvc.web.openapi import JSON, NULLABLE_STR, PROBLEM, _json, _ok, _param, _problems, _ref
