@@ -282,3 +282,30 @@ def test_editor_refuses_a_gcj02_base_map_with_a_problem(settings):
         assert response.status_code == 503
         assert response.get_json()["type"] == "/problems/basemap-refused"
         assert "gcj02" in response.get_json()["detail"]
+
+
+@pytest.mark.storage
+def test_save_refuses_when_another_save_lands_after_the_version_check(settings, monkeypatch):
+    """The window between save_edit's own check and the import's read is closed too."""
+    from api_support import G1, sample_records
+
+    from gridsvc.services import editing
+    from gridsvc.services.boundaries import import_records
+    from gridsvc.services.context import Services
+
+    svc = Services.from_settings(settings)
+    try:
+        assert import_records(svc, sample_records()).stored
+        real_import = editing.import_records
+
+        def someone_else_saves_first(svc_, records, **kwargs):
+            other = [dataclasses.replace(r, name="别人改的") for r in records]
+            assert real_import(svc_, other).updated == 1
+            return real_import(svc_, records, **kwargs)
+
+        monkeypatch.setattr(editing, "import_records", someone_else_saves_first)
+        with pytest.raises(editing.VersionMismatch):
+            editing.save_edit(svc, G1, 1, attributes={"name": "我改的"})
+        assert editing.stored_version(svc, G1) == 2
+    finally:
+        svc.close()

@@ -9,7 +9,7 @@ hold one district's subtree. A unit's ``path`` follows its parent when the paren
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from gridsvc.io.boundaries import BoundaryFileError, read_boundaries, write_reco
 from gridsvc.io.records import BoundaryRecord
 from gridsvc.services import reassign
 from gridsvc.services.context import Services
-from gridsvc.services.errors import InvalidInput
+from gridsvc.services.errors import InvalidInput, VersionConflict
 from gridsvc.services.locator import city_index_in
 from gridsvc.services.tree import subtree
 from gridsvc.storage import units as q
@@ -126,11 +126,20 @@ def _as_multipolygon(geom: Any) -> Any:
 
 
 def _store(
-    session: Session, svc: Services, records: Sequence[BoundaryRecord], progress: Progress
+    session: Session, svc: Services, records: Sequence[BoundaryRecord], progress: Progress,
+    expected_versions: Mapping[str, int] | None = None,
 ) -> tuple[int, int, int]:
-    """Upsert records level by level; returns (created, updated, unchanged)."""
+    """Upsert records level by level; returns (created, updated, unchanged). Units named in
+    ``expected_versions`` must still be at that version, read inside this transaction."""
     codes = {r.code for r in records} | {r.parent_code for r in records if r.parent_code}
     known = q.units_by_codes(session, codes)
+    for code, version in (expected_versions or {}).items():
+        found = known.get(code)
+        if found is None or found.version != version:
+            raise VersionConflict(
+                f"unit {code} is at version {found.version if found else 'none'}, not "
+                f"{version}: someone else saved it first", code=code,
+                version=found.version if found else None)
     paths = {code: (u.id, u.path) for code, u in known.items()}
     created = updated = unchanged = 0
     total = len(records)
@@ -192,8 +201,13 @@ def import_records(
     repair: bool = False,
     dry_run: bool = False,
     progress: Progress = _quiet,
+    expected_versions: Mapping[str, int] | None = None,
 ) -> ImportOutcome:
-    """Validate records against the stored tree and, if clean, store them in one transaction."""
+    """Validate records against the stored tree and, if clean, store them in one transaction.
+
+    ``expected_versions`` (code -> version) makes the store refuse with ``VersionConflict``
+    when one of those units was saved by someone else in the meantime (optimistic locking).
+    """
     report = report or Report()
     for problem in _code_problems(records):
         report.add(problem)
@@ -216,7 +230,8 @@ def import_records(
     with svc.db.sessions() as session:
         transaction = session.begin()
         try:
-            _store_and_reassign(session, svc, result.records, outcome, progress)
+            _store_and_reassign(session, svc, result.records, outcome, progress,
+                                expected_versions)
         except BaseException:
             transaction.rollback()
             raise
@@ -237,9 +252,10 @@ def _has_dependents(session: Session, svc: Services) -> bool:
 
 
 def _store_and_reassign(session: Session, svc: Services, records: Sequence[BoundaryRecord],
-                        outcome: ImportOutcome, progress: Progress) -> None:
+                        outcome: ImportOutcome, progress: Progress,
+                        expected_versions: Mapping[str, int] | None = None) -> None:
     before = reassign.snapshot(session, svc.hierarchy) if _has_dependents(session, svc) else None
-    created, updated, unchanged = _store(session, svc, records, progress)
+    created, updated, unchanged = _store(session, svc, records, progress, expected_versions)
     outcome.created, outcome.updated, outcome.unchanged = created, updated, unchanged
     if not (created or updated):
         return

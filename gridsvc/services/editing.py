@@ -27,7 +27,13 @@ from gridsvc.io.records import BoundaryRecord
 from gridsvc.services import tree
 from gridsvc.services.boundaries import ImportOutcome, import_records
 from gridsvc.services.context import Services
-from gridsvc.services.errors import InvalidInput, NotFound, ServiceError, ValidationFailed
+from gridsvc.services.errors import (
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    ValidationFailed,
+    VersionConflict,
+)
 from gridsvc.storage.models import Unit
 
 # Attributes a planner may change besides the geometry: record field -> Python type.
@@ -135,7 +141,13 @@ def save_edit(svc: Services, code: str, expected_version: int, *,
             code=code, version=version,
         )
     try:
-        outcome = import_records(svc, [record])
+        outcome = import_records(svc, [record], expected_versions={code: expected_version})
+    except VersionConflict as exc:  # saved by someone else after the check above
+        raise VersionMismatch(
+            f"unit {code} was saved by someone else while this edit was stored; nothing of "
+            "this edit was stored: reload it and redo the edit", code=code,
+            version=exc.extra.get("version"),
+        ) from None
     except StaleDataError:  # the row changed between the import's read and its update
         raise VersionMismatch(
             f"unit {code} was saved by someone else while this edit was stored; nothing of "

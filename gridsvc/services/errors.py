@@ -41,3 +41,11 @@ class Conflict(ServiceError):
     slug = "conflict"
     title = "Conflict"
     status = 409
+
+
+class VersionConflict(ServiceError):
+    """A unit is no longer at the version the caller expected (someone else saved first)."""
+
+    slug = "precondition-failed"
+    title = "Precondition failed"
+    status = 412
