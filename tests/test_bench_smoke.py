@@ -12,6 +12,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from sqlalchemy.engine import make_url
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -94,12 +95,15 @@ def test_binary_copy_round_trip() -> None:
     np.testing.assert_array_equal(postgis_join.parse_int_rows(data, 2), np.column_stack([a, b]))
 
 
-def test_postgis_join_agrees_with_the_index(tiny_run) -> None:
+def test_postgis_join_agrees_with_the_index(tiny_run, pg_admin_url: str) -> None:
     postgis_join = bench_module("postgis_join")
-    if (why := postgis_join.server_answers()) is not None:
-        pytest.skip(f"no PostgreSQL: {why}")
+    # the test run's PostgreSQL (started for the run when none answers): never skipped
+    admin = make_url(pg_admin_url).set(drivername="postgresql")
+    server_url = admin.render_as_string(hide_password=False).rsplit("/", 1)[0]  # no database
+    assert postgis_join.server_answers(server_url) is None
     case, run = tiny_run
-    figures, agreements, _ = postgis_join.postgis_figures(case, run.rows, run.bulk_seconds)
+    figures, agreements, _ = postgis_join.postgis_figures(case, run.rows, run.bulk_seconds,
+                                                          server_url)
     assert [f.part for f in figures] == ["postgis"] and figures[0].baseline_value > 0
     random, vertices = agreements
     assert random.points == 3_000 and random.disagree == 0
