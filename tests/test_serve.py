@@ -5,11 +5,9 @@ boundary import made by another process, in every worker. The server runs on a f
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +25,9 @@ from gridsvc.services.boundaries import import_records
 from gridsvc.services.context import Services
 from gridsvc.settings import Settings
 from gridsvc.storage.schema import upgrade
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import http_load
 
 ROOT = Path(__file__).resolve().parents[1]
 IN_B1 = "/api/v1/lookup?lon=120.9007&lat=32.0007&coordsys=wgs84"
@@ -65,21 +66,9 @@ def test_gunicorn_takes_the_settings() -> None:
 # --- a real server -----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def get(port: int, path: str) -> tuple[int, bytes]:
     """One request on a connection of its own (so that either worker may take it)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    try:
-        conn.request("GET", path)
-        response = conn.getresponse()
-        return response.status, response.read()
-    finally:
-        conn.close()
+    return http_load.get(f"http://127.0.0.1:{port}", path, timeout=30)
 
 
 @pytest.fixture
@@ -97,7 +86,7 @@ def database(tmp_path: Path) -> str:
 @pytest.fixture
 def server(database: str, tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """``gridsvc serve --workers 2`` on a free loopback port: (port, its log)."""
-    port, log = free_port(), tmp_path / "server.log"
+    port, log = http_load.free_port(), tmp_path / "server.log"
     env = {**os.environ, "GRIDSVC_DATABASE_URL": database,
            "GRIDSVC_INSTANCE_DIR": str(tmp_path), "GRIDSVC_INDEX_CHECK_SECONDS": "0"}
     with log.open("w") as out:

@@ -63,16 +63,22 @@ GEOMETRY = {
     },
 }
 
+# What names a unit and its place in the hierarchy, shared by every schema that lists units.
+UNIT_IDENTITY_REQUIRED = ["code", "name", "level", "level_key", "level_name", "parent_code"]
+UNIT_IDENTITY = {
+    "code": {"type": "string"},
+    "name": {"type": "string"},
+    "level": {"type": "integer", "minimum": 1},
+    "level_key": {"type": "string"},
+    "level_name": {"type": "string"},
+    "parent_code": NULLABLE_STR,
+}
+
 UNIT = {
     "type": "object",
-    "required": ["code", "name", "level", "level_key", "level_name", "parent_code", "version"],
+    "required": [*UNIT_IDENTITY_REQUIRED, "version"],
     "properties": {
-        "code": {"type": "string"},
-        "name": {"type": "string"},
-        "level": {"type": "integer", "minimum": 1},
-        "level_key": {"type": "string"},
-        "level_name": {"type": "string"},
-        "parent_code": NULLABLE_STR,
+        **UNIT_IDENTITY,
         "leader": NULLABLE_STR,
         "phone": NULLABLE_STR,
         "households": {"type": ["integer", "null"]},
@@ -139,6 +145,23 @@ def feature_collection(feature: str, **extra: Any) -> dict[str, Any]:
 
 
 FEATURE_COLLECTION = feature_collection("Feature")
+
+
+def plain_feature_collection(properties: dict[str, Any]) -> dict[str, Any]:
+    """An unpaged FeatureCollection whose features carry ``properties`` (a schema)."""
+    return {
+        "type": "object",
+        "required": ["type", "features"],
+        "properties": {
+            "type": {"const": "FeatureCollection"},
+            "features": {"type": "array", "items": {
+                "type": "object",
+                "required": ["type", "geometry", "properties"],
+                "properties": {"type": {"const": "Feature"}, "geometry": _ref("Geometry"),
+                               "properties": properties},
+            }},
+        },
+    }
 
 UNIT_PAGE = {
     "type": "object",
@@ -284,23 +307,11 @@ BOUNDARY_FILE = {
     "type": "object",
     "description": "A boundary file in the interchange schema of boundaries/SCHEMA.md, "
                    "wgs84; it imports back unchanged",
-    "required": ["type", "features"],
-    "properties": {
-        "type": {"const": "FeatureCollection"},
-        "features": {"type": "array", "items": {
-            "type": "object",
-            "required": ["type", "geometry", "properties"],
-            "properties": {
-                "type": {"const": "Feature"},
-                "geometry": _ref("Geometry"),
-                "properties": {"type": "object", "required": ["code", "name", "level"],
-                               "properties": {"code": {"type": "string"},
-                                              "name": {"type": "string"},
-                                              "level": {"type": ["integer", "string"]},
-                                              "parent_code": NULLABLE_STR}},
-            },
-        }},
-    },
+    **plain_feature_collection({
+        "type": "object", "required": ["code", "name", "level"],
+        "properties": {"code": {"type": "string"}, "name": {"type": "string"},
+                       "level": {"type": ["integer", "string"]}, "parent_code": NULLABLE_STR},
+    }),
 }
 
 

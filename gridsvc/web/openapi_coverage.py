@@ -9,6 +9,8 @@ from gridsvc.web.openapi import (
     GEOJSON,
     JSON,
     NULLABLE_STR,
+    UNIT_IDENTITY,
+    UNIT_IDENTITY_REQUIRED,
     _json,
     _ok,
     _param,
@@ -49,15 +51,9 @@ COVERAGE_ITEM = {
     "type": "object",
     "description": "A unit of levels street..building with its figures (counts only, no "
                    "personal data); each figure covers the unit's whole subtree",
-    "required": ["code", "name", "level", "level_key", "level_name", "parent_code",
-                 *FIGURES],
+    "required": [*UNIT_IDENTITY_REQUIRED, *FIGURES],
     "properties": {
-        "code": {"type": "string"},
-        "name": {"type": "string"},
-        "level": {"type": "integer", "minimum": 1},
-        "level_key": {"type": "string"},
-        "level_name": {"type": "string"},
-        "parent_code": NULLABLE_STR,
+        **UNIT_IDENTITY,
         **FIGURES,
     },
 }

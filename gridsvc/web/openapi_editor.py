@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gridsvc.web.openapi import CODE, JSON, _json, _ok, _problems, _ref
+from gridsvc.web.openapi import CODE, JSON, _json, _ok, _problems, _ref, plain_feature_collection
 from gridsvc.web.openapi_members import STAFF_NOTE, STAFF_PROBLEMS, _problem
 
 GEOMETRY_BODY = {
@@ -30,16 +30,7 @@ PROBLEM_FEATURES = {
     "type": "object",
     "description": "The report's problems that have a place (overlap, gap, outside part, or "
                    "a point), as GeoJSON features in wgs84; properties are the problem's fields",
-    "required": ["type", "features"],
-    "properties": {
-        "type": {"const": "FeatureCollection"},
-        "features": {"type": "array", "items": {
-            "type": "object",
-            "required": ["type", "geometry", "properties"],
-            "properties": {"type": {"const": "Feature"}, "geometry": _ref("Geometry"),
-                           "properties": _ref("ReportProblem")},
-        }},
-    },
+    **plain_feature_collection(_ref("ReportProblem")),
 }
 
 EDIT_CHECK = {
