@@ -73,3 +73,26 @@ def app_client(settings: Settings) -> Iterator[FlaskClient]:
         yield app.test_client()
     finally:
         app.extensions["gridsvc"].close()
+
+
+def bearer(settings: Settings, role: str, unit: str | None = None,
+           member_id: int | None = None) -> dict[str, str]:
+    """An Authorization header with a fresh token of ``role`` (scoped to ``unit``)."""
+    from gridsvc.services.accounts import create_token
+    from gridsvc.services.context import Services
+
+    services = Services.from_settings(settings)
+    try:
+        token, _ = create_token(services, f"test {role} {unit or ''}".strip(), role,
+                                unit=unit, member_id=member_id)
+    finally:
+        services.close()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def sign_in(client: FlaskClient, settings: Settings, role: str = "admin",
+            unit: str | None = None) -> FlaskClient:
+    """Make every request of ``client`` carry a fresh token of ``role`` (a request may still
+    override the header); returns the client."""
+    client.environ_base["HTTP_AUTHORIZATION"] = bearer(settings, role, unit)["Authorization"]
+    return client

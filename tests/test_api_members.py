@@ -3,11 +3,11 @@ endpoints, and their answers checked against the OpenAPI document."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 
 import pytest
+from api_support import bearer
 from jsonschema import Draft202012Validator
 from members_support import (
     STAFF_ROUTES,
@@ -21,19 +21,15 @@ from members_support import (
 from gridsvc.web import create_app
 from gridsvc.web.openapi import openapi_document
 
-TOKEN = "s3cret-staff-token"
-STAFF = {"Authorization": f"Bearer {TOKEN}"}
-
 
 @pytest.fixture
 def make_client(settings, tmp_path):
-    """A client factory: the demo city is stored once; ``make_client(token)`` sets the
-    staff token the server is configured with."""
+    """A client factory on the demo city (stored once)."""
     city_services(settings, tmp_path).close()
     apps = []
 
-    def make(token: str = TOKEN):
-        app = create_app(dataclasses.replace(settings, staff_token=token))
+    def make():
+        app = create_app(settings)
         apps.append(app)
         return app.test_client()
 
@@ -91,17 +87,28 @@ def test_public_registration_masks_the_phone_and_refuses_a_duplicate_without_lea
     check_schema(nowhere, "/api/v1/members", "post")
 
 
-def test_staff_endpoints_are_off_without_a_token_and_refuse_a_wrong_one(make_client):
-    off, on = make_client(token=""), make_client()
+@pytest.fixture
+def STAFF(make_client, settings):
+    """A city-wide staff token's header."""
+    return bearer(settings, "staff")
+
+
+def test_staff_endpoints_refuse_the_public_a_wrong_token_and_other_roles(make_client,
+                                                                         settings):
+    client = make_client()
+    planner = bearer(settings, "planner")
     for method, url in STAFF_ROUTES:
-        resp = getattr(off, method)(url, headers=STAFF, json={})
-        assert resp.status_code == 403, (method, url)
-        wrong = getattr(on, method)(url, headers={"Authorization": "Bearer nope"}, json={})
+        anonymous = getattr(client, method)(url, json={})
+        assert anonymous.status_code == 401, (method, url)
+        assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+        wrong = getattr(client, method)(url, headers={"Authorization": "Bearer nope"}, json={})
         assert wrong.status_code == 401, (method, url)
-        assert getattr(on, method)(url, json={}).status_code == 401
+        refused = getattr(client, method)(url, headers=planner, json={})
+        assert refused.status_code == 403, (method, url)
+        assert refused.get_json()["type"] == "/problems/forbidden"
 
 
-def test_staff_roster_confirmation_update_and_work_org_report(make_client, tmp_path):
+def test_staff_roster_confirmation_update_and_work_org_report(make_client, tmp_path, STAFF):
     client = make_client()
     g = city().gazetteer
     lon, lat, nearest, _ = road_point()

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from gridsvc.cli import boundaries, coverage, lookup, maps, members, server
+from gridsvc.cli import accounts, boundaries, coverage, lookup, maps, members, server
 from gridsvc.cli.common import cli
 
 
@@ -11,4 +11,6 @@ def main() -> None:
     cli(prog_name="gridsvc")
 
 
-__all__ = ["boundaries", "cli", "coverage", "lookup", "main", "maps", "members", "server"]
+__all__ = [
+    "accounts", "boundaries", "cli", "coverage", "lookup", "main", "maps", "members", "server",
+]

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from gridsvc.services.context import Services
 from gridsvc.services.errors import ServiceError
 from gridsvc.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,3 +67,33 @@ class Progress:
     def close(self) -> None:
         if self.tty and self.step:
             click.echo("", err=True)
+
+
+def audited(action: str, target: Callable[[dict[str, Any]], str | None] | None = None
+            ) -> Callable[[F], F]:
+    """Record a command in the audit log as ``cli:<os user>`` (an administrator), with its
+    outcome: for every command that writes or shows personal data. ``target`` names the record
+    from the command's parameters."""
+
+    def wrap(func: F) -> F:
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            from gridsvc.access import cli_principal
+            from gridsvc.services import audit
+
+            where = target(kwargs) if target else None
+            result = "failed"
+            try:
+                out = func(*args, **kwargs)
+                result = "ok"
+                return out
+            except click.ClickException as exc:
+                result = f"failed: {type(exc).__name__}"
+                raise
+            finally:
+                audit.record(services(), cli_principal(), f"cli {action}", target=where,
+                             result=result)
+
+        return run  # type: ignore[return-value]
+
+    return wrap

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from gridsvc.cli.common import Progress, cli, fail, print_json, services
+from gridsvc.cli.common import Progress, audited, cli, fail, print_json, services
 from gridsvc.services import members, registration, work_orgs
 from gridsvc.services.errors import ServiceError
 
@@ -57,6 +57,7 @@ def _import(importer, file: Path, as_json: bool) -> None:
 @cli.command("import-members")
 @click.argument("file", type=FILE)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@audited("import-members", lambda kw: f"file:{kw['file'].name}")
 def import_members(file: Path, as_json: bool) -> None:
     """Import a member roster (CSV or XLSX) and list the rows that were not assigned."""
     _import(members.import_members, file, as_json)
@@ -65,6 +66,7 @@ def import_members(file: Path, as_json: bool) -> None:
 @cli.command("import-work-orgs")
 @click.argument("file", type=FILE)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@audited("import-work-orgs", lambda kw: f"file:{kw['file'].name}")
 def import_work_orgs(file: Path, as_json: bool) -> None:
     """Import work-unit Party organisations (CSV or XLSX: 单位名称, 办公地址, 经度, 纬度,
     坐标系, 联系人, 联系电话)."""
@@ -81,6 +83,7 @@ def rosters() -> None:
 @click.option("--status", type=click.Choice(registration.STATUSES),
               help="Only rows with this outcome (default: all rows).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@audited("rosters show", lambda kw: f"roster:{kw['roster_id']}")
 def show_roster(roster_id: int, status: str | None, as_json: bool) -> None:
     """Show a roster's counts and its rows with their problems."""
     try:
@@ -99,6 +102,7 @@ def work_orgs_group() -> None:
 @work_orgs_group.command("report")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@audited("work-orgs report", lambda kw: f"work-org:{kw['name']}")
 def report(name: str, as_json: bool) -> None:
     """The organisation's community and where each of its members lives."""
     try:

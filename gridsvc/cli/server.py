@@ -13,7 +13,7 @@ from typing import Any
 import click
 from gunicorn.app.base import BaseApplication
 
-from gridsvc.cli.common import Progress, cli, services
+from gridsvc.cli.common import Progress, audited, cli, services
 from gridsvc.demo.city import generate_city, write_demo
 from gridsvc.demo.members import demo_roster, write_roster
 from gridsvc.services.boundaries import import_records
@@ -34,6 +34,7 @@ from gridsvc.validation.text import format_report
 @click.option("--members/--no-members", default=None,
               help="Also register a made-up roster, about 3 members a building "
                    "[default: on for small, off for city].")
+@audited("demo")
 def demo(seed: int, scale: str, out: Path | None, load: bool, members: bool | None) -> None:
     """Generate a demo city (deterministic from --seed) and load it."""
     click.echo(f"generating the {scale} demo city (seed {seed}) ...", err=True)
@@ -60,6 +61,39 @@ def demo(seed: int, scale: str, out: Path | None, load: bool, members: bool | No
             roster = write_roster(demo_roster(city, seed), Path(folder) / "demo-roster.csv")
             counts = import_members(svc, roster, progress=Progress())["counts"]
         click.echo("demo members: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    community = next(r.code for r in city.records if r.level == 2)
+    path = demo_tokens(svc, community)
+    click.echo(f"demo tokens (admin; planner and staff of community {community}; a member) "
+               f"in {path}")
+
+
+def demo_tokens(svc: Services, community: str) -> Path:
+    """Make the demo's tokens, revoking earlier demo tokens, and write them to
+    ``<instance>/demo-tokens.txt`` (readable by the owner only): the demo's way in."""
+    from sqlalchemy import select
+
+    from gridsvc.services import accounts
+    from gridsvc.storage.models import Member
+
+    for old in accounts.list_tokens(svc):
+        if old["name"].startswith("demo "):
+            accounts.revoke_token(svc, old["id"])
+    with svc.db.session() as session:
+        member_id = session.scalar(select(Member.id).where(Member.status == "assigned")
+                                   .order_by(Member.id).limit(1))
+    wanted = [("admin", None, None), ("planner", community, None), ("staff", community, None)]
+    if member_id is not None:
+        wanted.append(("member", None, member_id))
+    lines = []
+    for role, unit, member in wanted:
+        secret, _ = accounts.create_token(svc, f"demo {role}", role, unit=unit,
+                                          member_id=member)
+        lines.append(f"{role:<8} {secret}  {unit or ''}{f'member {member}' if member else ''}")
+    path = Path(svc.settings.instance_dir) / "demo-tokens.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def default_workers() -> int:

@@ -49,3 +49,20 @@ class VersionConflict(ServiceError):
     slug = "precondition-failed"
     title = "Precondition failed"
     status = 412
+
+
+class Forbidden(ServiceError):
+    """The caller's role or subtree does not allow this (e.g. a planner editing outside it)."""
+
+    slug = "forbidden"
+    title = "Forbidden"
+    status = 403
+
+
+class ArchiveTooLarge(ServiceError):
+    """An uploaded zip would unpack past a limit (entries, total size, expansion ratio);
+    ``extra`` names the ``entry`` at fault, the ``setting`` and its ``limit``."""
+
+    slug = "archive-too-large"
+    title = "Archive too large to unpack"
+    status = 413

@@ -24,7 +24,10 @@ and removing spaces). Staff confirmation (``confirm_member``) sets ``match.metho
 and survives re-imports that do not change the member's address or point.
 
 Personal data (name, phone, home address and point) leaves this module only through
-``staff_view``; ``public_view`` echoes the member's own submission with the phone masked.
+``staff_view``, and only for members in the viewer's subtree (``gridsvc.services.scope``);
+``public_view`` echoes the member's own submission with name and phone masked. A scoped
+staff member's roster places members in their subtree only: a row that lands elsewhere, or
+whose phone belongs to a member registered elsewhere, is rejected with that reason.
 Nothing here logs.
 """
 
@@ -39,7 +42,9 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from gridsvc.privacy import mask_phone
+from gridsvc.access import Principal
+from gridsvc.privacy import mask_name, mask_phone
+from gridsvc.services import scope
 from gridsvc.services.context import Services
 from gridsvc.services.errors import Conflict, InvalidInput, NotFound
 from gridsvc.services.member_assignment import (
@@ -167,7 +172,7 @@ def public_view(snap: Snapshot, member: Member, a: Assignment) -> dict[str, Any]
         "id": member.id,
         "status": a.status,
         "reason": a.reason,
-        "member": {"name": member.name, "phone": mask_phone(member.phone),
+        "member": {"name": mask_name(member.name), "phone": mask_phone(member.phone),
                    "party_org": member.party_org, "work_unit": member.work_unit,
                    "home_address": member.home_address, "point": member.input_point,
                    "skills": member.skills, "intentions": member.intentions,
@@ -267,10 +272,11 @@ INPUT_KEYS = ("name", "phone", "party_org", "work_unit", "home_address", "lon", 
               "coordsys", "skills", "intentions", "roles")
 
 
-def update_member(svc: Services, member_id: int, data: Mapping[str, Any]) -> dict[str, Any]:
+def update_member(svc: Services, member_id: int, data: Mapping[str, Any],
+                  viewer: Principal | None = None) -> dict[str, Any]:
     """Staff update: fields in ``data`` replace the stored ones (null clears), the rest stay;
     the member is assigned again (a staff confirmation stands if address and point are
-    unchanged)."""
+    unchanged). A scoped viewer may not move a member out of their subtree."""
     if not isinstance(data, Mapping):
         raise InvalidInput("the body must be a JSON object", field="body")
     unknown = sorted(set(data) - set(INPUT_KEYS))
@@ -278,7 +284,7 @@ def update_member(svc: Services, member_id: int, data: Mapping[str, Any]) -> dic
         raise InvalidInput(f"unknown fields {', '.join(unknown)}; fields are "
                            f"{', '.join(INPUT_KEYS)}", field=unknown[0])
     with svc.db.session() as session:
-        member = _get(session, member_id)
+        member = _get(session, member_id, viewer)
         merged = _stored_input(member) | dict(data)
     inp, snap, a = _assign_one(svc, merged)
     try:
@@ -290,15 +296,18 @@ def update_member(svc: Services, member_id: int, data: Mapping[str, Any]) -> dic
                 raise Conflict(f"another member (id {taken}) has this phone", field="phone")
             values = _member_values(snap, inp, a, member, _org_ids(session, [inp.work_unit]))
             _update(session, snap, member, values, "staff update")
+            scope.require_unit_in_scope(session, viewer, member.building_id,
+                                        "the member's new building")
             session.flush()
             return staff_view(snap, member, _org_names(session, [member]), with_chain=True)
     except IntegrityError:
         raise Conflict("another member has this phone", field="phone") from None
 
 
-def _get(session: Session, member_id: int) -> Member:
+def _get(session: Session, member_id: int, viewer: Principal | None = None) -> Member:
+    """The member, or NotFound when there is none or the viewer may not see them."""
     member = session.get(Member, member_id)
-    if member is None:
+    if member is None or not scope.sees_member(session, viewer, member):
         raise NotFound(f"no member with id {member_id}")
     return member
 
@@ -316,7 +325,8 @@ def _building_point(session: Session, member: Member, code: str) -> tuple[float,
     return point.x, point.y
 
 
-def confirm_member(svc: Services, member_id: int, building: Any) -> dict[str, Any]:
+def confirm_member(svc: Services, member_id: int, building: Any,
+                   viewer: Principal | None = None) -> dict[str, Any]:
     """Staff confirm the member's building (a micro-grid code): status assigned, match
     method "staff"; the household is chosen again."""
     from gridsvc.geocode.parse import parse
@@ -329,7 +339,8 @@ def confirm_member(svc: Services, member_id: int, building: Any) -> dict[str, An
         raise InvalidInput(f"building must be the code of a {micro.key} ({micro.name}) unit, "
                            f"got {building!r}", field="building")
     with svc.db.session() as session:
-        member = _get(session, member_id)
+        member = _get(session, member_id, viewer)
+        scope.require_unit_in_scope(session, viewer, snap.unit_id(row), f"building {code}")
         lon, lat = _building_point(session, member, code)  # type: ignore[arg-type]
         previous = {k: v for k, v in (member.match or {}).items()
                     if k in ("method", "status", "level", "fallback", "distance_m")}
@@ -346,30 +357,35 @@ def confirm_member(svc: Services, member_id: int, building: Any) -> dict[str, An
         return staff_view(snap, member, _org_names(session, [member]), with_chain=True)
 
 
-def get_member(svc: Services, member_id: int) -> dict[str, Any]:
+def get_member(svc: Services, member_id: int, viewer: Principal | None = None
+               ) -> dict[str, Any]:
     snap = Snapshot.take(svc)
     with svc.db.session() as session:
-        member = _get(session, member_id)
+        member = _get(session, member_id, viewer)
         return staff_view(snap, member, _org_names(session, [member]), with_chain=True)
 
 
 def list_members(svc: Services, status: str | None = None, unit: str | None = None,
-                 search: str | None = None, limit: int = 100, offset: int = 0
-                 ) -> dict[str, Any]:
+                 search: str | None = None, limit: int = 100, offset: int = 0,
+                 viewer: Principal | None = None) -> dict[str, Any]:
     """Members by id, filtered by status, by the subtree of a unit (their building is in it)
-    and by a name fragment; paged."""
+    and by a name fragment; paged; only those the viewer may see."""
     check_status(status)
     limit, offset = check_page(limit, offset)
     snap = Snapshot.take(svc)
     with svc.db.session() as session:
         where = []
+        visible = scope.member_filter(viewer)
+        if visible is not None:
+            where.append(visible)
         if status:
             where.append(Member.status == status)
         if search:
             where.append(Member.name.contains(search, autoescape=True))
         if unit:
             path = session.scalar(select(Unit.path).where(Unit.code == unit))
-            if path is None:
+            if path is None or (viewer is not None and not scope.city_wide(viewer)
+                                and not viewer.covers(path)):
                 raise NotFound(f"no unit with code {unit!r}", code=unit)
             where.append(Member.building_id.in_(select(Unit.id).where(q.subtree_filter(path))))
         total = session.scalar(select(func.count()).select_from(Member).where(*where))
@@ -384,7 +400,8 @@ def list_members(svc: Services, status: str | None = None, unit: str | None = No
 
 
 def import_members(svc: Services, path: Path, filename: str | None = None,
-                   progress: Progress = quiet) -> dict[str, Any]:
+                   progress: Progress = quiet, viewer: Principal | None = None
+                   ) -> dict[str, Any]:
     """Import a roster (CSV or XLSX) in one transaction; every row ends assigned,
     needs-confirmation or rejected and is kept as a RosterRow. Members are matched by phone:
     a re-import updates them and leaves unchanged ones untouched. A member rejected by this
@@ -397,7 +414,11 @@ def import_members(svc: Services, path: Path, filename: str | None = None,
     assigned = assign_members(snap, [inputs[i] for i in valid], progress)  # type: ignore[misc]
     outcome = dict(zip(valid, assigned, strict=True))
     with svc.db.session() as session:
-        imp = RosterImport(kind="members", filename=roster.filename, counts={})
+        if not scope.city_wide(viewer):
+            _keep_in_scope(session, snap, viewer, {i: (inputs[i], outcome[i]) for i in valid},
+                           outcome)
+        imp = RosterImport(kind="members", filename=roster.filename, counts={},
+                           token_id=viewer.token_id if viewer else None)
         session.add(imp)
         counts = _store_roster_members(session, snap, [(inputs[i], outcome[i]) for i in valid],
                                        f"roster {roster.filename}", progress)
@@ -415,6 +436,28 @@ def import_members(svc: Services, path: Path, filename: str | None = None,
         imp.counts = roster_counts(statuses) | counts
         session.flush()
         return roster_view(imp)
+
+
+def _keep_in_scope(session: Session, snap: Snapshot, viewer: Principal | None,
+                   rows: Mapping[int, tuple[MemberInput | None, Assignment]],
+                   outcome: dict[int, Assignment]) -> None:
+    """Reject the rows a scoped viewer may not store: placed outside their subtree (or not
+    placed at all), or updating a member who is registered outside it."""
+    assert viewer is not None
+    inside = set(session.scalars(scope.unit_ids(viewer))) if viewer.scope_path else set()
+    existing = _members_by_phone(session, [inp.phone for inp, _ in rows.values() if inp])
+    for i, (inp, a) in rows.items():
+        if a.status == REJECTED or inp is None:
+            continue
+        reason = None
+        stored = existing.get(inp.phone)
+        if stored is not None and stored.building_id not in inside:
+            reason = "this phone belongs to a member registered outside your subtree"
+        elif snap.unit_id(a.building) not in inside:
+            where = f"building {snap.index.codes[a.building]}" if a.building >= 0 else "no building"
+            reason = f"lands in {where}, outside your subtree ({viewer.scope_label})"
+        if reason:
+            outcome[i] = Assignment(REJECTED, reason, "home_address", rule="outside-scope")
 
 
 def _store_roster_members(session: Session, snap: Snapshot,

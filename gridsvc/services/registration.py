@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
+from gridsvc.access import Principal
 from gridsvc.io.roster import Roster, RosterError, read_roster
 from gridsvc.services.context import Services
 from gridsvc.services.errors import InvalidInput, NotFound
@@ -258,22 +260,29 @@ def roster_view(imp: RosterImport) -> dict[str, Any]:
                          "data row is row 2"}
 
 
-def get_roster(svc: Services, roster_id: int) -> dict[str, Any]:
+def _roster(session: Session, roster_id: int, viewer: Principal | None) -> RosterImport:
+    """The import, if the viewer may read it: city-wide viewers read every roster, others
+    only those uploaded with their own token (the rows hold the raw personal data)."""
+    imp = session.get(RosterImport, roster_id)
+    if imp is None or not (viewer is None or viewer.city_wide
+                           or (viewer.token_id is not None and imp.token_id == viewer.token_id)):
+        raise NotFound(f"no roster import with id {roster_id}")
+    return imp
+
+
+def get_roster(svc: Services, roster_id: int, viewer: Principal | None = None
+               ) -> dict[str, Any]:
     with svc.db.session() as session:
-        imp = session.get(RosterImport, roster_id)
-        if imp is None:
-            raise NotFound(f"no roster import with id {roster_id}")
-        return roster_view(imp)
+        return roster_view(_roster(session, roster_id, viewer))
 
 
 def roster_rows(svc: Services, roster_id: int, status: str | None = None, limit: int = 100,
-                offset: int = 0) -> dict[str, Any]:
+                offset: int = 0, viewer: Principal | None = None) -> dict[str, Any]:
     """The rows of one import in row order, optionally of one status; paged."""
     check_status(status)
     limit, offset = check_page(limit, offset)
     with svc.db.session() as session:
-        if session.get(RosterImport, roster_id) is None:
-            raise NotFound(f"no roster import with id {roster_id}")
+        _roster(session, roster_id, viewer)
         where = [RosterRow.import_id == roster_id]
         if status:
             where.append(RosterRow.status == status)

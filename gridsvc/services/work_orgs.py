@@ -25,11 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.orm import Session
 
+from gridsvc.access import Principal
+from gridsvc.privacy import mask_name, mask_phone
+from gridsvc.services import scope
 from gridsvc.services.context import Services
-from gridsvc.services.errors import Conflict, InvalidInput, NotFound
+from gridsvc.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gridsvc.services.registration import (
     ASSIGNED,
     NEEDS_CONFIRMATION,
@@ -214,8 +217,10 @@ def _link_members(session: Session, orgs: Sequence[WorkOrg]) -> int:
     return linked
 
 
-def register_work_org(svc: Services, data: Mapping[str, Any]) -> dict[str, Any]:
-    """Register one organisation; Conflict if the name is registered already."""
+def register_work_org(svc: Services, data: Mapping[str, Any],
+                      viewer: Principal | None = None) -> dict[str, Any]:
+    """Register one organisation; Conflict if the name is registered already, Forbidden when
+    its community is outside a scoped viewer's subtree."""
     if not isinstance(data, Mapping):
         raise InvalidInput("the body must be a JSON object", field="body")
     org, problems = read_org(data)
@@ -226,6 +231,8 @@ def register_work_org(svc: Services, data: Mapping[str, Any]) -> dict[str, Any]:
     if a.status == REJECTED:
         raise InvalidInput(a.reason or "rejected", field=a.field, status=REJECTED)
     with svc.db.session() as session:
+        scope.require_unit_in_scope(session, viewer, snap.unit_id(a.community),
+                                    "the organisation's community")
         if session.scalar(select(WorkOrg.id).where(WorkOrg.name == org.name)) is not None:
             raise Conflict(f"an organisation named {org.name!r} is registered already",
                            field="name")
@@ -238,9 +245,14 @@ def register_work_org(svc: Services, data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def import_work_orgs(svc: Services, path: Path, filename: str | None = None,
-                     progress: Progress = quiet) -> dict[str, Any]:
+                     progress: Progress = quiet, viewer: Principal | None = None
+                     ) -> dict[str, Any]:
     """Import a roster of organisations in one transaction, matched by name (a re-import
-    updates them); every row is kept as a RosterRow."""
+    updates them); every row is kept as a RosterRow. Work-unit organisations register
+    city-wide, so this needs a city-wide viewer."""
+    if not scope.city_wide(viewer):
+        raise Forbidden("work-unit rosters are imported city-wide: use an admin token or a "
+                        "staff token without a unit; register single organisations instead")
     roster, orgs, problems = read_rows(path, ALIASES, REQUIRED, filename, read_org,
                                        lambda o: o.name, "name")
     snap = Snapshot.take(svc)
@@ -251,7 +263,8 @@ def import_work_orgs(svc: Services, path: Path, filename: str | None = None,
             outcome[i] = assign_org(snap, communities, org)
         progress("assign", i + 1, len(orgs))
     with svc.db.session() as session:
-        imp = RosterImport(kind="work-orgs", filename=roster.filename, counts={})
+        imp = RosterImport(kind="work-orgs", filename=roster.filename, counts={},
+                           token_id=viewer.token_id if viewer else None)
         session.add(imp)
         session.flush()
         names = [o.name for i, o in enumerate(orgs) if o and outcome[i].status != REJECTED]
@@ -314,12 +327,24 @@ def org_view(snap: Snapshot, org: WorkOrg, counts: Mapping[int, int]) -> dict[st
     }
 
 
+def _org_filter(viewer: Principal | None) -> list[Any]:
+    """Organisations a scoped viewer sees: those whose community is in their subtree."""
+    if scope.city_wide(viewer):
+        return []
+    assert viewer is not None
+    if viewer.scope_path is None:
+        return [false()]
+    return [WorkOrg.community_id.in_(scope.unit_ids(viewer))]
+
+
 def list_work_orgs(svc: Services, search: str | None = None, limit: int = 100,
-                   offset: int = 0) -> dict[str, Any]:
+                   offset: int = 0, viewer: Principal | None = None) -> dict[str, Any]:
     limit, offset = check_page(limit, offset)
     snap = Snapshot.take(svc)
     with svc.db.session() as session:
-        where = [WorkOrg.name.contains(search, autoescape=True)] if search else []
+        where = _org_filter(viewer)
+        if search:
+            where.append(WorkOrg.name.contains(search, autoescape=True))
         total = session.scalar(select(func.count()).select_from(WorkOrg).where(*where))
         orgs = list(session.scalars(select(WorkOrg).where(*where).order_by(WorkOrg.id)
                                     .limit(limit).offset(offset)))
@@ -328,17 +353,21 @@ def list_work_orgs(svc: Services, search: str | None = None, limit: int = 100,
     return {"items": items, "total": total or 0, "limit": limit, "offset": offset}
 
 
-def work_org_report(svc: Services, org_id: int | None = None, name: str | None = None
-                    ) -> dict[str, Any]:
+def work_org_report(svc: Services, org_id: int | None = None, name: str | None = None,
+                    viewer: Principal | None = None) -> dict[str, Any]:
     """Both links: the organisation's community (单位 -> 驻地社区) and, for each of its
-    members, where they live (党员 -> 居住地社区: street, community, grid, building)."""
+    members, where they live (党员 -> 居住地社区: street, community, grid, building).
+
+    A scoped viewer sees organisations of their subtree only; its members who live outside
+    that subtree are shown masked (张*, 138****1234) with their residence down to the
+    community, so the two links stay visible without their personal data."""
     snap = Snapshot.take(svc)
     with svc.db.session() as session:
         if org_id is not None:
             org = session.get(WorkOrg, org_id)
         else:
             org = session.scalar(select(WorkOrg).where(WorkOrg.name == org_name(name)))
-        if org is None:
+        if org is None or not scope.unit_in_scope(session, viewer, org.community_id):
             which = org_id if org_id is not None else repr(name)
             raise NotFound(f"no work-unit organisation {which}")
         members = list(session.scalars(select(Member).where(Member.work_org_id == org.id)
@@ -350,7 +379,12 @@ def work_org_report(svc: Services, org_id: int | None = None, name: str | None =
             building = snap.row_of_id(m.building_id)
             residence = {e["level_key"]: e for e in snap.index.chain(building)} if (
                 building >= 0) else {}
-            rows.append({"id": m.id, "name": m.name, "phone": m.phone, "status": m.status,
+            name_, phone = m.name, m.phone
+            if not scope.sees_member(session, viewer, m):
+                name_, phone = mask_name(m.name), mask_phone(m.phone)
+                residence = {k: e for k, e in residence.items()
+                             if e["level"] <= COMMUNITY_LEVEL}
+            rows.append({"id": m.id, "name": name_, "phone": phone, "status": m.status,
                          "residence": residence,
                          "same_community": community_code is not None and any(
                              e["code"] == community_code for e in residence.values())})

@@ -177,6 +177,8 @@ class RosterImport(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20))
     filename: Mapped[str] = mapped_column(String(300))
+    # The API token that uploaded it (None: the command line); its rows are theirs to read.
+    token_id: Mapped[int | None] = mapped_column(Integer)
     counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
 
@@ -210,3 +212,44 @@ class AssignmentChange(Base):
     boundary_revision: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+
+
+class ApiToken(Base):
+    """An API token: its SHA-256 hash (never the token), role and subtree (see gridsvc.access).
+
+    Tokens are 256-bit random strings, so a fast hash is as safe as a slow one and keeps the
+    check of every request cheap; ``prefix`` (the first characters) lets people tell tokens
+    apart without storing them.
+    """
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    scope_code: Mapped[str | None] = mapped_column(String(64))  # None = the whole city
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class AuditEntry(Base):
+    """Who did what, when, on which record, with what result: every write and every read of
+    personal data. Holds no personal data itself (record ids, not names or phones)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    role: Mapped[str] = mapped_column(String(20))
+    token_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(100), index=True)
+    target: Mapped[str | None] = mapped_column(String(200), index=True)
+    result: Mapped[str] = mapped_column(String(100))
+    status: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    remote: Mapped[str | None] = mapped_column(String(64))

@@ -1,9 +1,10 @@
 """Registration (双报到) over HTTP: members, rosters and work-unit organisations.
 
 ``POST /api/v1/members`` is public: a member registers themselves and gets back their own
-submission with the phone masked. Every other route returns personal data and is for staff
-(``require_staff``). Roster uploads are multipart with the file in ``file`` (CSV or XLSX) and
-an optional ``kind`` (``members``, the default, or ``work-orgs``).
+submission with name and phone masked. Every other route returns personal data: staff read and
+write the members of their subtree, a member token reads its own record (``/members/me``),
+and every call is in the audit log. Roster uploads are multipart with the file in ``file``
+(CSV or XLSX) and an optional ``kind`` (``members``, the default, or ``work-orgs``).
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from gridsvc.access import Permission
 from gridsvc.io.roster import SUFFIXES
 from gridsvc.services import members, registration, work_orgs
-from gridsvc.services.errors import InvalidInput
+from gridsvc.services.errors import InvalidInput, NotFound
 from gridsvc.web import current_services
-from gridsvc.web.auth import require_staff
+from gridsvc.web.audit import personal_read, set_target
+from gridsvc.web.auth import require
 from gridsvc.web.geojson import json_response
 from gridsvc.web.params import int_arg, text_arg
 
@@ -49,31 +52,48 @@ def register_member() -> Response:
 
 
 @bp.get("/members")
+@personal_read
 def list_members() -> Response:
-    require_staff()
-    return json_response(members.list_members(
+    viewer = require(Permission.READ_MEMBERS)
+    page = members.list_members(
         current_services(), status=text_arg("status"), unit=text_arg("unit"),
-        search=text_arg("q"), **_page()))
+        search=text_arg("q"), **_page(), viewer=viewer)
+    set_target(f"members?unit={text_arg('unit') or viewer.scope_code or '*'}",
+               returned=len(page["items"]), ids=[m["id"] for m in page["items"]])
+    return json_response(page)
 
 
 @bp.get("/members/<int:member_id>")
+@personal_read
 def get_member(member_id: int) -> Response:
-    require_staff()
-    return json_response(members.get_member(current_services(), member_id))
+    viewer = require(Permission.READ_MEMBERS, Permission.READ_OWN_RECORD)
+    return json_response(members.get_member(current_services(), member_id, viewer))
+
+
+@bp.get("/members/me")
+@personal_read
+def my_record() -> Response:
+    """A member's own record (member tokens)."""
+    viewer = require(Permission.READ_OWN_RECORD)
+    if viewer.member_id is None:
+        raise NotFound("this token belongs to no member; /members/me is for member tokens")
+    set_target(f"member:{viewer.member_id}")
+    return json_response(members.get_member(current_services(), viewer.member_id, viewer))
 
 
 @bp.put("/members/<int:member_id>")
 def update_member(member_id: int) -> Response:
-    require_staff()
-    return json_response(members.update_member(current_services(), member_id, _body()))
+    viewer = require(Permission.WRITE_MEMBERS)
+    return json_response(members.update_member(current_services(), member_id, _body(),
+                                                viewer))
 
 
 @bp.post("/members/<int:member_id>/confirm")
 def confirm_member(member_id: int) -> Response:
-    require_staff()
+    viewer = require(Permission.WRITE_MEMBERS)
     body = _body()
     return json_response(members.confirm_member(current_services(), member_id,
-                                                 body.get("building")))
+                                                 body.get("building"), viewer))
 
 
 # --- rosters ---------------------------------------------------------------------------------
@@ -86,7 +106,7 @@ def _upload_name(filename: str) -> str:
 
 @bp.post("/rosters")
 def upload_roster() -> Response:
-    require_staff()
+    viewer = require(Permission.WRITE_MEMBERS)
     kind = (request.form.get("kind") or "members").strip()
     if kind not in ROSTER_KINDS:
         raise InvalidInput(f"kind must be one of {', '.join(ROSTER_KINDS)}, got {kind!r}",
@@ -102,21 +122,24 @@ def upload_roster() -> Response:
     with tempfile.TemporaryDirectory(prefix="gridsvc-roster-") as folder:
         path = Path(folder) / name
         upload.save(path)
-        result = importer(current_services(), path, filename=name)
+        result = importer(current_services(), path, filename=name, viewer=viewer)
+    set_target(f"roster:{result['id']}", kind=kind, counts=result["counts"])
     return json_response(result, status=201)
 
 
 @bp.get("/rosters/<int:roster_id>")
 def get_roster(roster_id: int) -> Response:
-    require_staff()
-    return json_response(registration.get_roster(current_services(), roster_id))
+    viewer = require(Permission.READ_MEMBERS)
+    return json_response(registration.get_roster(current_services(), roster_id, viewer))
 
 
 @bp.get("/rosters/<int:roster_id>/rows")
+@personal_read
 def roster_rows(roster_id: int) -> Response:
-    require_staff()
+    viewer = require(Permission.READ_MEMBERS)
     return json_response(registration.roster_rows(current_services(), roster_id,
-                                                  status=text_arg("status"), **_page()))
+                                                  status=text_arg("status"), **_page(),
+                                                  viewer=viewer))
 
 
 # --- work-unit organisations -----------------------------------------------------------------
@@ -124,18 +147,22 @@ def roster_rows(roster_id: int) -> Response:
 
 @bp.post("/work-orgs")
 def register_work_org() -> Response:
-    require_staff()
-    return json_response(work_orgs.register_work_org(current_services(), _body()), status=201)
+    viewer = require(Permission.WRITE_MEMBERS)
+    return json_response(work_orgs.register_work_org(current_services(), _body(), viewer),
+                         status=201)
 
 
 @bp.get("/work-orgs")
+@personal_read
 def list_work_orgs() -> Response:
-    require_staff()
+    viewer = require(Permission.READ_MEMBERS)
     return json_response(work_orgs.list_work_orgs(current_services(), search=text_arg("q"),
-                                                  **_page()))
+                                                  **_page(), viewer=viewer))
 
 
 @bp.get("/work-orgs/<int:org_id>/report")
+@personal_read
 def work_org_report(org_id: int) -> Response:
-    require_staff()
-    return json_response(work_orgs.work_org_report(current_services(), org_id=org_id))
+    viewer = require(Permission.READ_MEMBERS)
+    return json_response(work_orgs.work_org_report(current_services(), org_id=org_id,
+                                                   viewer=viewer))

@@ -1,0 +1,112 @@
+"""The audit log: every write and every read of personal data, who, when, what, the result.
+
+Entries hold record ids and codes, never names, phones, addresses or points. The web layer
+records each request it must (``gridsvc.web.audit``), the CLI each command that writes.
+Entries older than ``Settings.audit_retention_days`` (default 180) are purged by ``purge``,
+which ``record`` also runs at most once a day per process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from gridsvc.access import Principal
+from gridsvc.services.context import Services
+from gridsvc.services.errors import InvalidInput
+from gridsvc.services.registration import check_page
+from gridsvc.storage.models import AuditEntry, utcnow
+
+log = logging.getLogger(__name__)
+
+PURGE_EVERY_S = 24 * 3600
+_last_purge: dict[int, float] = {}  # id(Services) -> monotonic time of the last purge
+
+
+def record(
+    services: Services,
+    who: Principal,
+    action: str,
+    *,
+    target: str | None = None,
+    result: str = "ok",
+    status: int | None = None,
+    detail: dict[str, Any] | None = None,
+    remote: str | None = None,
+) -> None:
+    """Store one entry in its own transaction. A failure to store is logged (without the
+    entry's details) and does not fail the caller's work, which has already happened."""
+    entry = AuditEntry(
+        actor=who.name[:100], role=who.role.value, token_id=who.token_id, action=action[:100],
+        target=target[:200] if target else None, result=result[:100], status=status,
+        detail=detail or {}, remote=remote,
+    )
+    try:
+        with services.db.session() as session:
+            session.add(entry)
+        _purge_now_and_then(services)
+    except Exception as exc:  # the database is down: the request already has its answer
+        log.error("audit entry for %s could not be stored: %s", action, type(exc).__name__)
+
+
+def _purge_now_and_then(services: Services) -> None:
+    now = time.monotonic()
+    if now - _last_purge.get(id(services), -PURGE_EVERY_S) >= PURGE_EVERY_S:
+        _last_purge[id(services)] = now
+        purge(services)
+
+
+def purge(services: Services, days: int | None = None) -> int:
+    """Delete entries older than ``days`` (default: the configured retention); the count."""
+    days = services.settings.audit_retention_days if days is None else days
+    if days < 1:
+        raise InvalidInput("retention must be at least one day", field="days")
+    with services.db.session() as session:
+        result = session.execute(
+            delete(AuditEntry).where(AuditEntry.at < utcnow() - timedelta(days=days)))
+        return result.rowcount or 0
+
+
+def query(
+    services: Services,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> dict[str, Any]:
+    """Entries newest first, filtered by exact actor, action prefix, exact target and time."""
+    check_page(limit, offset)
+    where = []
+    if actor:
+        where.append(AuditEntry.actor == actor)
+    if action:
+        where.append(AuditEntry.action.startswith(action, autoescape=True))
+    if target:
+        where.append(AuditEntry.target == target)
+    if since:
+        where.append(AuditEntry.at >= since)
+    if until:
+        where.append(AuditEntry.at < until)
+    with services.db.session() as session:
+        total = session.scalar(select(func.count()).select_from(AuditEntry).where(*where))
+        rows = session.scalars(select(AuditEntry).where(*where)
+                               .order_by(AuditEntry.at.desc(), AuditEntry.id.desc())
+                               .limit(limit).offset(offset))
+        return {"total": total, "limit": limit, "offset": offset,
+                "items": [_describe(row) for row in rows]}
+
+
+def _describe(row: AuditEntry) -> dict[str, Any]:
+    return {
+        "id": row.id, "at": row.at.isoformat(), "actor": row.actor, "role": row.role,
+        "token_id": row.token_id, "action": row.action, "target": row.target,
+        "result": row.result, "status": row.status, "detail": row.detail, "remote": row.remote,
+    }
