@@ -24,9 +24,10 @@ STAFF_ROUTES = [("get", "/api/v1/members"), ("get", "/api/v1/members/1"),
                 ("put", "/api/v1/members/1"), ("post", "/api/v1/members/1/confirm"),
                 ("post", "/api/v1/rosters"), ("get", "/api/v1/rosters/1"),
                 ("get", "/api/v1/rosters/1/rows"), ("post", "/api/v1/work-orgs"),
-                ("get", "/api/v1/work-orgs"), ("get", "/api/v1/work-orgs/1/report")]
+                ("get", "/api/v1/work-orgs"), ("get", "/api/v1/work-orgs/1/report"),
+                ("get", "/api/v1/members/me"), ("get", "/api/v1/audit")]
 # For tests/test_openapi.py: one call per registration route; an empty body is 400 on the
-# public route and every staff route is 403 while no staff token is configured.
+# public route and every token-only route is 401 without a token.
 REGISTRATION_CALLS = [(method, url, {"json": {}})
                       for method, url in [("post", "/api/v1/members"), *STAFF_ROUTES]]
 

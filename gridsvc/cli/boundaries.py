@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from gridsvc.cli.common import Progress, cli, fail, print_json, services
+from gridsvc.cli.common import Progress, audited, cli, fail, print_json, services
 from gridsvc.services import boundaries as svc_boundaries
 from gridsvc.services.errors import ServiceError
 from gridsvc.storage.schema import upgrade
@@ -63,6 +63,7 @@ def with_file_options(func):
 @click.argument("file", type=FILE)
 @with_file_options
 @click.option("--dry-run", is_flag=True, help="Validate only; store nothing.")
+@audited("import-boundaries", lambda kw: f"file:{kw['file'].name}")
 def import_boundaries(file: Path, encoding: str | None, mapping: tuple[str, ...],
                       crs: str | None, repair: bool, as_json: bool, dry_run: bool) -> None:
     """Validate FILE and, if it has no errors, store it in one transaction."""

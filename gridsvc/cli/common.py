@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
+from gridsvc import logsafe
 from gridsvc.services.context import Services
 from gridsvc.services.errors import ServiceError
 from gridsvc.settings import Settings
@@ -22,6 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 @click.version_option(package_name="gridsvc")
 def cli() -> None:
     """gridsvc: grid-based Party organisation for city communities."""
+    logsafe.install()
 
 
 def services() -> Services:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from gridsvc.cli.common import Progress, cli, print_json, services
+from gridsvc.cli.common import Progress, audited, cli, print_json, services
 from gridsvc.services import lookup as lookup_service
 from gridsvc.services.errors import ServiceError
 from gridsvc.services.gazetteer import import_gazetteer
@@ -90,6 +90,7 @@ def lookup(lon: float | None, lat: float | None, coordsys: str | None, address: 
 
 @cli.command("import-gazetteer")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@audited("import-gazetteer", lambda kw: f"file:{kw['file'].name}")
 def import_gazetteer_command(file: Path) -> None:
     """Import standard addresses (CSV or GeoJSON points) into the address gazetteer.
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from gridsvc.cli.common import Progress, cli, fail, services
+from gridsvc.cli.common import Progress, audited, cli, fail, services
 from gridsvc.services.context import Services
 from gridsvc.services.errors import ServiceError
 
@@ -63,6 +63,7 @@ def coverage(unit: str | None, out: Path) -> None:
 @click.option("--members", is_flag=True,
               help="Every member's home, name and phone (personal data: staff only). "
                    "Default: counts per micro-grid.")
+@audited("map distribution", lambda kw: "members" if kw["members"] else None)
 def distribution(unit: str | None, out: Path, members: bool) -> None:
     """Members as clusters and a heat map."""
     from gridsvc.maps.distribution import distribution_map
@@ -89,7 +90,8 @@ def validation(file: Path | None, unit: str | None, out: Path, encoding: str | N
             return validation_map(store, report, unit=unit, api=None)
         outcome = boundaries.import_file(store.svc, file, encoding=encoding, crs=crs,
                                          dry_run=True)
-        records = uploaded_records(file, encoding=encoding, crs=crs)
+        records = uploaded_records(file, encoding=encoding, crs=crs,
+                                   zip_limits=boundaries.zip_limits(store.svc.settings))
         click.echo(f"{len(outcome.report.errors)} errors, {len(outcome.report.warnings)} "
                    "warnings", err=True)
         return validation_map(store, outcome.report, uploaded=records, title=file.name,

@@ -121,6 +121,8 @@ class ServeOptions:
             "threads": self.threads,
             "timeout": self.timeout,
             "accesslog": "-" if self.access_log else None,
+            # the path without its query string: lookups carry addresses and points there
+            "access_log_format": '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms',
             "preload_app": True,
             # gunicorn 25+ opens a control socket at one fixed path per user by default; two
             # servers on one machine (a test next to `make run`) would fight over it.

@@ -11,7 +11,8 @@ from gridsvc.services.registration import STATUSES
 from gridsvc.spatial.coordsys import COORDSYS
 from gridsvc.web.openapi import JSON, NULLABLE_STR, PROBLEM, _json, _ok, _param, _problems, _ref
 
-STAFF_NOTE = " Staff only: send 'Authorization: Bearer <GRIDSVC_STAFF_TOKEN>'."
+STAFF_NOTE = (" Staff (or admin) token: only members living in the token's subtree; "
+              "every call is in the audit log.")
 ROW_NOTE = ("Row numbers are spreadsheet rows: the header is row 1, the first data row is "
             "row 2.")
 
@@ -21,9 +22,9 @@ def _problem(description: str) -> dict[str, Any]:
 
 
 STAFF_PROBLEMS = {
-    "401": _problem("No or wrong staff token (/problems/unauthorized)"),
-    "403": _problem("Staff endpoints are off: GRIDSVC_STAFF_TOKEN is not set "
-                    "(/problems/forbidden)"),
+    "401": _problem("No token, or not a live one (/problems/unauthorized)"),
+    "403": _problem("The token's role may not do this, or the change would reach outside "
+                    "its subtree (/problems/forbidden)"),
 }
 CONFLICT = {"409": _problem("Conflict (/problems/conflict)")}
 
@@ -257,7 +258,8 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/members/{member_id}": {
         "get": {
-            "summary": "One member with the chain of their building." + STAFF_NOTE,
+            "summary": "One member with the chain of their building." + STAFF_NOTE
+                       + " A member token reads its own record here too.",
             "operationId": "getMember", "parameters": [MEMBER_ID],
             "responses": {"200": _ok("The member", **{JSON: _json("Member")}),
                           **_problems(404), **STAFF},
@@ -274,6 +276,12 @@ PATHS: dict[str, Any] = {
                           **_problems(400, 404), **CONFLICT, **STAFF},
         },
     },
+    "/api/v1/members/me": {"get": {
+        "summary": "A member's own record (member tokens).",
+        "operationId": "getMyRecord",
+        "responses": {"200": _ok("The member", **{JSON: _json("Member")}),
+                      **_problems(404), **STAFF},
+    }},
     "/api/v1/members/{member_id}/confirm": {"post": {
         "summary": "Confirm a member's building (status assigned, match.method staff)."
                    + STAFF_NOTE,
