@@ -14,7 +14,7 @@ PORT ?= 5000
 # Browser assets (Leaflet, plugins) served under /vendor/, from the npm registry.
 ASSETS ?= $(or $(GRIDSVC_ASSETS_DIR),vendor)
 
-.PHONY: run test install system-deps lint bench demo-files clean
+.PHONY: run test install system-deps lint bench load demo-files clean
 
 ## Install everything, create the embedded database, load the demo city and serve it.
 run: install
@@ -57,6 +57,10 @@ lint: install
 ## Benchmarks: figures printed as ratios against baselines measured in the same run.
 bench: install
 	$(BIN)/python bench/run.py --json bench/out/latest.json --markdown bench/out/latest.md
+
+## Load test only: a fixed number of requests in a mix of callers, against the floor.
+load: install
+	$(BIN)/python bench/run.py --only-load --json bench/out/load.json --markdown bench/out/load.md
 
 ## Regenerate the shipped small demo city in boundaries/demo/.
 demo-files: install

@@ -75,22 +75,47 @@ class Agreement:
         return cls(name=name, **counts)
 
 
+@dataclass(frozen=True)
+class Check:
+    """A count the run must reproduce exactly, e.g. requests answered 2xx of those sent, or
+    audit entries of the personal reads made."""
+
+    name: str
+    expected: int
+    found: int
+
+    @property
+    def ok(self) -> bool:
+        return self.found == self.expected
+
+    def text(self) -> str:
+        return (f"{self.name}: {self.found:,} of {self.expected:,}: "
+                f"{'OK' if self.ok else 'MISMATCH'}")
+
+
 @dataclass
 class Report:
     title: str
     figures: list[Figure] = field(default_factory=list)
     agreements: list[Agreement] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    checks: list[Check] = field(default_factory=list)
 
     @property
     def agreement_ok(self) -> bool:
         return all(a.disagree == 0 for a in self.agreements)
 
+    @property
+    def checks_ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
     def as_json(self) -> str:
         figures = [{**asdict(f), "gain": f.gain, "verdict": f.verdict} for f in self.figures]
         agreements = [{**asdict(a), "agreeing": a.agreeing} for a in self.agreements]
+        checks = [{**asdict(c), "ok": c.ok} for c in self.checks]
         return json.dumps({"title": self.title, "figures": figures, "agreements": agreements,
-                           "notes": self.notes}, indent=2, ensure_ascii=False)
+                           "checks": checks, "notes": self.notes}, indent=2,
+                          ensure_ascii=False)
 
 
 def fmt(x: float) -> str:
@@ -132,6 +157,9 @@ def table_lines(report: Report) -> list[str]:
         lines.append(f"  {a.name}: {a.points:,} points, {a.agreeing:,} agree "
                      f"(in none {a.in_none:,}, in one {a.in_one:,}, on shared boundaries "
                      f"{a.on_shared_boundary:,}), {a.disagree:,} disagree: {verdict}")
+    if report.checks:
+        lines += ["", "checks (counts the run must reproduce exactly):"]
+    lines += [f"  {c.text()}" for c in report.checks]
     lines += [f"note: {n}" for n in report.notes]
     return lines
 
@@ -150,4 +178,5 @@ def markdown_lines(report: Report) -> list[str]:
         lines.append(f"- agreement with {a.name}: {a.agreeing:,} of {a.points:,} points agree "
                      f"({a.on_shared_boundary:,} on shared boundaries), {a.disagree:,} "
                      f"disagree")
+    lines += [f"- check: {c.text()}" for c in report.checks]
     return lines

@@ -72,7 +72,9 @@ def demo_database(scale: str, seed: int) -> Path:
     OUT.mkdir(parents=True, exist_ok=True)
     partial = path.with_suffix(".partial")
     partial.unlink(missing_ok=True)
-    env = {**os.environ, "GRIDSVC_DATABASE_URL": f"sqlite:///{partial}"}
+    # the demo's token file goes to bench/out, not over the checkout's instance/demo-tokens.txt
+    env = {**os.environ, "GRIDSVC_DATABASE_URL": f"sqlite:///{partial}",
+           "GRIDSVC_INSTANCE_DIR": str(OUT)}
     done = subprocess.run([sys.executable, "-m", "gridsvc", "demo", "--seed", str(seed),
                            "--scale", scale], cwd=ROOT, env=env, capture_output=True, text=True)
     if done.returncode != 0:
@@ -90,11 +92,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def get(base: str, path: str, timeout: float = 5.0) -> tuple[int, bytes]:
+def get(base: str, path: str, timeout: float = 5.0,
+        headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     host, port = base.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -107,7 +110,9 @@ def running_server(database: Path, log: Path, workers: int = WORKERS,
     """``gridsvc serve`` on a free loopback port; yields its base URL once /healthz answers
     (the master builds the index and gazetteer first: 20 s for the city, more under load)."""
     port = free_port()
-    env = {**os.environ, "GRIDSVC_DATABASE_URL": f"sqlite:///{database}"}
+    # the load comes from one address: the lookup rate limit would measure itself
+    env = {**os.environ, "GRIDSVC_DATABASE_URL": f"sqlite:///{database}",
+           "GRIDSVC_LOOKUP_RATE_LIMIT": "0"}
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gridsvc", "serve", "--host", "127.0.0.1", "--port",
@@ -160,6 +165,13 @@ class Load:
     def per_second(self) -> float:
         return self.requests / self.seconds
 
+    @classmethod
+    def from_wrk(cls, r: dict) -> Load:
+        """From the summary ``wrk_paths.lua`` and ``wrk_mix.lua`` print."""
+        return cls(requests=r["requests"], seconds=r["duration_us"] / 1e6,
+                   p50_ms=r["p50_us"] / 1000, p99_ms=r["p99_us"] / 1000,
+                   failed=r["socket_errors"] + r["non_2xx"])
+
 
 def lookup_paths(lon: np.ndarray, lat: np.ndarray) -> list[str]:
     return [f"/api/v1/lookup?lon={x!r}&lat={y!r}&coordsys=wgs84"
@@ -182,11 +194,12 @@ def wrk_load(base: str, paths: list[str], seconds: float, connections: int) -> L
             ["wrk", "--threads", "1", "--connections", str(connections), "--duration",
              f"{max(1, round(seconds))}s", "--timeout", "10s", "--script", str(WRK_SCRIPT),
              base, "--", listing.name], capture_output=True, text=True, check=True)
-    line = next(x for x in reversed(done.stdout.splitlines()) if x.startswith("{"))
-    r = json.loads(line)
-    return Load(requests=r["requests"], seconds=r["duration_us"] / 1e6,
-                p50_ms=r["p50_us"] / 1000, p99_ms=r["p99_us"] / 1000,
-                failed=r["socket_errors"] + r["non_2xx"])
+    return Load.from_wrk(wrk_summary(done.stdout))
+
+
+def wrk_summary(stdout: str) -> dict:
+    """The JSON line a wrk script's ``done()`` printed (the last line starting with "{")."""
+    return json.loads(next(x for x in reversed(stdout.splitlines()) if x.startswith("{")))
 
 
 def python_load(base: str, paths: list[str], seconds: float, connections: int) -> Load:

@@ -1,18 +1,22 @@
 """The benchmark suite behind ``make bench``: every figure against a baseline measured in the
 same run, with the issue's target and PASS/FAIL.
 
-    python bench/run.py [--quick] [--no-postgis] [--no-http] [--no-maps] [--json PATH]
-                        [--markdown PATH]
+    python bench/run.py [--quick] [--no-postgis] [--no-http] [--no-maps] [--no-load]
+                        [--only-load] [--json PATH] [--markdown PATH]
 
 1. index: build, resident memory, bulk assignment with the chain against geopandas.sjoin, single
    lookup against a shapely STRtree query (``index_figures``, measured by ``bench_index``);
 2. postgis: the same bulk assignment against a PostGIS ST_Covers join (``postgis_join``);
 3. http: gunicorn on loopback, single lookups against /healthz, and batches (``http_load``);
 4. maps: a street's coverage map in headless Chromium, fetched per view against the page with
-   every layer inlined (``bench_maps``).
+   every layer inlined (``bench_maps``);
+5. load: a fixed number of requests in a mix of public, staff, member and planner callers on
+   the small demo city against the same number on the framework's floor, and the audit log's
+   count of the personal reads (``load_mix``; ``--only-load`` runs just this, as ``make load``).
 
 The agreement checks (the index against sjoin and PostGIS ST_Covers, on the random points and
-on every building vertex) decide the exit status: 1 when any point disagrees, else 0. Missed
+on every building vertex) and the load test's checks (every request answered 2xx, one audit
+entry per personal read) decide the exit status: 1 when any fails, else 0. Missed
 speed or memory targets are printed, not fatal: machines vary. ``--quick`` runs the small demo
 city with 100,000 points and short HTTP runs, as a smoke test.
 """
@@ -41,33 +45,48 @@ class Sizes:
     points: int
     http_seconds: float  # per load run
     batches: int  # batches of 10,000 points per batch run
+    load_requests: int  # requests of the load mix (and of its floor), on the small city
 
 
-FULL = Sizes(scale="city", points=1_000_000, http_seconds=10.0, batches=10)
-QUICK = Sizes(scale="small", points=100_000, http_seconds=2.0, batches=2)
+FULL = Sizes(scale="city", points=1_000_000, http_seconds=10.0, batches=10,
+             load_requests=20_000)
+QUICK = Sizes(scale="small", points=100_000, http_seconds=2.0, batches=2, load_requests=2_000)
 SEED = 1
 
 
-def run(sizes: Sizes, postgis: bool = True, http: bool = True, maps: bool = True) -> Report:
+def run(sizes: Sizes, postgis: bool = True, http: bool = True, maps: bool = True,
+        load: bool = True, index: bool = True) -> Report:
+    """The parts asked for; postgis and http need the index part's case."""
     started = time.perf_counter()
     load_average = os.getloadavg()[0]
-    case = make_case(sizes.scale, SEED, sizes.points)
-    index = index_figures(case)
-    covered = index.rows >= 0
-    report = Report(
-        title=f"gridsvc benchmarks: {case.source}, {len(case.geoms):,} building micro-grids, "
-              f"{len(case.lon):,} uniform random points ({covered.mean():.1%} in a building)",
-        figures=index.figures, agreements=index.agreements)
-    if postgis:
-        add_postgis(report, case, index)
-    if http:
-        add_http(report, case.lon[covered], case.lat[covered], sizes)
+    report = Report(title="gridsvc benchmarks" if index or maps else
+                    f"gridsvc load test: the {sizes.load_requests:,}-request mix on the small "
+                    f"demo city (seed {SEED})")
+    if index:
+        add_index(report, sizes, postgis, http)
     if maps:
         add_maps(report, sizes)
+    if load:
+        add_load(report, sizes)
     report.notes.append(f"the run took {time.perf_counter() - started:.0f} s on {os.cpu_count()} "
                         f"cores; load average at its start {load_average:.1f} (other work "
                         f"on the machine slows every figure)")
     return report
+
+
+def add_index(report: Report, sizes: Sizes, postgis: bool, http: bool) -> None:
+    case = make_case(sizes.scale, SEED, sizes.points)
+    index = index_figures(case)
+    covered = index.rows >= 0
+    report.title = (f"gridsvc benchmarks: {case.source}, {len(case.geoms):,} building "
+                    f"micro-grids, {len(case.lon):,} uniform random points "
+                    f"({covered.mean():.1%} in a building)")
+    report.figures += index.figures
+    report.agreements += index.agreements
+    if postgis:
+        add_postgis(report, case, index)
+    if http:
+        add_http(report, case.lon[covered], case.lat[covered], sizes)
 
 
 def add_postgis(report: Report, case: Case, index: IndexRun) -> None:
@@ -111,6 +130,20 @@ def add_maps(report: Report, sizes: Sizes) -> None:
     report.notes += notes
 
 
+def add_load(report: Report, sizes: Sizes) -> None:
+    from load_mix import load_test
+
+    try:
+        test = load_test(sizes.load_requests)
+    except Exception as exc:  # a server that fails is a figure missing, not a crash
+        traceback.print_exc()
+        report.notes.append(f"load figures skipped: {exc}")
+        return
+    report.figures += test.figures()
+    report.checks += test.checks()
+    report.notes += test.notes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -119,12 +152,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-http", action="store_true", help="skip the HTTP load")
     parser.add_argument("--no-maps", action="store_true",
                         help="skip the map pages in headless Chromium")
+    parser.add_argument("--no-load", action="store_true",
+                        help="skip the load test (a mix of callers on the small city)")
+    parser.add_argument("--only-load", action="store_true",
+                        help="run the load test alone (make load)")
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     parser.add_argument("--markdown", type=Path,
                         help="also write the figures here as a Markdown table")
     args = parser.parse_args(argv)
-    report = run(QUICK if args.quick else FULL, postgis=not args.no_postgis,
-                 http=not args.no_http, maps=not args.no_maps)
+    only_load = args.only_load
+    report = run(QUICK if args.quick else FULL, postgis=not (args.no_postgis or only_load),
+                 http=not (args.no_http or only_load), maps=not (args.no_maps or only_load),
+                 load=not args.no_load, index=not only_load)
     if args.quick:
         report.notes.append("quick run: the targets are for the city scale; "
                             "verdicts here are indicative only")
@@ -136,8 +175,10 @@ def main(argv: list[str] | None = None) -> int:
             path.write_text(text)
     if not report.agreement_ok:
         print("AGREEMENT CHECK FAILED: the index disagrees with the reference join", flush=True)
-        return 1
-    return 0
+    if not report.checks_ok:
+        print("LOAD CHECK FAILED: " + "; ".join(c.text() for c in report.checks if not c.ok),
+              flush=True)
+    return 0 if report.agreement_ok and report.checks_ok else 1
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import math
+import shutil
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -110,3 +111,59 @@ def test_postgis_join_agrees_with_the_index(tiny_run, pg_admin_url: str) -> None
     assert vertices.disagree == 0 and vertices.on_shared_boundary > 0
     # the same points in a building as sjoin found
     assert random.in_none == run.agreements[0].in_none
+
+
+def test_load_mix_keeps_the_proportions_and_the_count() -> None:
+    load_mix = bench_module("load_mix")
+    calls = {kind: [load_mix.Call(kind, f"/{kind}/{i}") for i in range(3)]
+             for kind in load_mix.KINDS}
+    listed = load_mix.mix(calls, 1_000)
+    assert len(listed) == 1_000
+    counts = {kind: sum(c.kind == kind for c in listed) for kind in load_mix.KINDS}
+    assert counts == {kind: k.weight * 10 for kind, k in load_mix.KINDS.items()}
+    assert {c.path for c in listed if c.kind == "point"} == {"/point/0", "/point/1", "/point/2"}
+    del calls["ogc_items"]  # /ogc not answering: the other kinds share the count
+    assert len(load_mix.mix(calls, 7)) == 7
+
+
+def test_load_mix_answers_every_request_and_audits_every_personal_read(tmp_path: Path) -> None:
+    http_load, load_mix = bench_module("http_load"), bench_module("load_mix")
+    from gridsvc.services import accounts
+    from gridsvc.services.context import Services
+    from gridsvc.settings import Settings
+
+    database = tmp_path / "demo.sqlite"
+    shutil.copy(http_load.demo_database("small", 1), database)
+    test = load_mix.load_test(200, database=database, log=tmp_path / "server.log")
+    assert test.mix.total == test.floor.total == 200
+    assert set(test.mix.listed) >= set(load_mix.KINDS) - {"ogc_items"}
+    # every request of the list answered once, all 2xx
+    assert test.mix.answers == test.mix.listed and test.mix.non_2xx == {}
+    assert test.floor.answers == {"floor": 200} and test.floor.non_2xx == {}
+    assert test.mix.load.requests == test.floor.load.requests == 200
+    # one audit entry per personal read, none for the planner's unit reads
+    personal = sum(n for kind, n in test.mix.listed.items() if load_mix.KINDS[kind].personal)
+    assert test.personal_reads == personal > 0
+    assert test.audit_entries == personal
+    assert all(c.ok for c in test.checks()) and len(test.figures()) == 3
+    # the run's tokens are revoked
+    svc = Services.from_settings(Settings.from_env(database_url=f"sqlite:///{database}"))
+    assert not [t for t in accounts.list_tokens(svc) if t["name"].startswith("bench load")]
+
+
+def test_a_failed_request_or_a_missing_audit_entry_fails_the_checks() -> None:
+    figures, http_load, load_mix = (bench_module(m) for m in ("figures", "http_load",
+                                                              "load_mix"))
+    load = http_load.Load(requests=3, seconds=1.0, p50_ms=1.0, p99_ms=2.0, failed=1)
+    run = load_mix.ListRun(load, {"point": 2, "staff_member": 2}, {"point": 2, "staff_member": 1},
+                           {"point": 1})
+    assert run.answered_2xx == 2
+    assert run.problems() == [
+        "public lookups by point: 2 of 2 answered, 1 of them not 2xx",
+        "staff: single members: 1 of 2 answered, 0 of them not 2xx"]
+    test = load_mix.LoadTest(floor=run, mix=run, personal_reads=2, audit_entries=1, notes=[])
+    report = figures.Report("load", test.figures(), checks=test.checks())
+    assert not report.checks_ok and report.agreement_ok
+    lines = figures.table_lines(report)
+    assert "  load: audit entries for the mix's personal reads: 1 of 2: MISMATCH" in lines
+    assert "  load: mix requests answered 2xx: 2 of 4: MISMATCH" in lines
