@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -63,6 +64,7 @@ def test_revoked_and_expired_tokens_and_vanished_scopes_stop_working(svc, settin
     assert principal is not None and principal.scope_path.endswith(f"/{C1}/")
     with svc.db.session() as session:  # the scope unit's code changes: the token dies
         session.execute(text("update units set code = 'X' || code where code = :c"), {"c": C1})
+    accounts.forget_tokens()  # as after token_cache_seconds
     assert accounts.verify_token(svc, scoped) is None
     with app_client(settings) as client:
         for token in (revoked, expired):
@@ -127,3 +129,22 @@ def test_the_cli_makes_lists_and_revokes_tokens(svc, settings, monkeypatch):
         ("cli token create", "failed: ClickException"), ("cli token revoke", "ok"),
         ("cli token create", "ok")]
     assert all(e["actor"].startswith("cli:") for e in entries)
+
+
+def test_a_verified_token_is_remembered_for_a_few_seconds_only(svc):
+    token, info = accounts.create_token(svc, "busy client", "staff")
+    assert accounts.verify_token(svc, token).name == "busy client"
+    with svc.db.session() as session:  # revoked by another process: no cache cleared here
+        session.get(ApiToken, info["id"]).revoked_at = utcnow()
+    assert accounts.verify_token(svc, token) is not None  # still trusted for a moment
+    accounts.forget_tokens()
+    assert accounts.verify_token(svc, token) is None
+    uncached = Services.from_settings(dataclasses.replace(svc.settings, token_cache_seconds=0))
+    try:
+        other, other_info = accounts.create_token(uncached, "careful", "staff")
+        assert accounts.verify_token(uncached, other) is not None
+        with uncached.db.session() as session:
+            session.get(ApiToken, other_info["id"]).revoked_at = utcnow()
+        assert accounts.verify_token(uncached, other) is None
+    finally:
+        uncached.close()

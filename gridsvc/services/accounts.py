@@ -3,12 +3,17 @@
 A token is ``gs_`` + 43 URL-safe characters (256 random bits). Only its SHA-256 hash is stored
 (see ``ApiToken``). Planner and staff tokens carry a scope unit (the root of their subtree;
 none = the whole city), member tokens the member whose record they may read.
+
+Each process remembers a verified token for ``Settings.token_cache_seconds`` (default 5 s), so a
+busy client costs no token query per request: a revocation made by another process (the CLI,
+another worker) takes effect within that time; one made in the same process at once.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,13 +76,36 @@ def create_token(
         return token, _describe(row)
 
 
+_cache: dict[tuple[int, str], tuple[float, Principal | None]] = {}
+CACHE_MAX = 10_000
+
+
 def verify_token(services: Services, token: str) -> Principal | None:
     """The principal of a live token, or None when it is unknown, revoked, expired, or its
-    scope unit no longer exists."""
+    scope unit no longer exists (remembered for ``token_cache_seconds``)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
+    key, now = (id(services), hash_token(token)), time.monotonic()
+    hit = _cache.get(key)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    principal = _verify(services, key[1])
+    ttl = services.settings.token_cache_seconds
+    if ttl > 0:
+        if len(_cache) >= CACHE_MAX:
+            _cache.clear()
+        _cache[key] = (now + ttl, principal)
+    return principal
+
+
+def forget_tokens() -> None:
+    """Drop every remembered verification (after a revocation in this process)."""
+    _cache.clear()
+
+
+def _verify(services: Services, digest: str) -> Principal | None:
     with services.db.session() as session:
-        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
+        row = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest))
         if row is None or row.revoked_at is not None:
             return None
         if row.expires_at is not None and row.expires_at <= utcnow():
@@ -106,7 +134,9 @@ def revoke_token(services: Services, token_id: int) -> dict[str, Any]:
             raise NotFound(f"no token with id {token_id}", field="token_id")
         if row.revoked_at is None:
             row.revoked_at = utcnow()
-        return _describe(row)
+        described = _describe(row)
+    forget_tokens()
+    return described
 
 
 def _iso(value: datetime | None) -> str | None:
