@@ -1,0 +1,432 @@
+"""OGC API - Features over the organisation tree: one collection per hierarchy level.
+
+Framework-free: ``gridsvc.web.ogc`` renders what these functions return. A collection's id is
+its level key (street, community, grid, building, household with the default hierarchy); a
+feature's id is the unit code. Reads are scoped to the viewer's subtree: a unit outside it is
+not listed and reads as missing. Writes (Part 4) build one ``BoundaryRecord`` and run it
+through ``boundaries.import_records``, so a created, replaced or updated unit is validated by
+exactly the rules of a file import (codes, level, parent, containment, sibling overlaps...)
+and moves members and 党员中心户 as an import does; deletes go to ``unit_delete``.
+
+Optimistic locking: replace, update and delete need the version the caller read, from
+``If-Match`` (the web layer parses it) or, for replace and update, the feature's ``version``
+property (clients such as OWSLib cannot send If-Match); without either they raise
+``PreconditionRequired`` (428), with a stale one ``VersionConflict`` (412).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from gridsvc.access import Principal
+from gridsvc.hierarchy import Level
+from gridsvc.io.records import BoundaryRecord
+from gridsvc.services import scope, unit_delete
+from gridsvc.services.boundaries import ImportOutcome, import_records
+from gridsvc.services.context import Services
+from gridsvc.services.editing import geometry_from_geojson
+from gridsvc.services.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    ValidationFailed,
+    VersionConflict,
+)
+from gridsvc.services.tree import UnitView, unit_props
+from gridsvc.storage import units as q
+from gridsvc.storage.models import Unit
+from gridsvc.validation.report import Problem, Report
+
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+# The properties of a feature, in this order; the unit's public contact included.
+PROPERTIES = ("code", "name", "level", "parent_code", "leader", "phone", "households",
+              "address", "version")
+# Properties a write may set, with their JSON type; code, level and version are checked only.
+WRITABLE: dict[str, type] = {"name": str, "parent_code": str, "leader": str, "phone": str,
+                             "households": int, "address": str}
+LAYER = "ogc"
+
+
+class PreconditionRequired(ServiceError):
+    """A change of a unit came without the version it was read at."""
+
+    slug = "precondition-required"
+    title = "Precondition required"
+    status = 428
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    level: Level
+    count: int  # units of this level in the viewer's subtree
+    bbox: tuple[float, float, float, float] | None  # CRS84; None when it holds none
+
+
+@dataclass
+class FeaturePage:
+    items: list[UnitView]
+    matched: int
+    limit: int
+    offset: int
+
+
+@dataclass
+class WriteOutcome:
+    unit: UnitView  # as stored afterwards, with geometry
+    outcome: ImportOutcome
+
+    @property
+    def version(self) -> int:
+        return int(self.unit.props["version"])
+
+
+# -- reading -----------------------------------------------------------------------------------
+
+def feature_properties(view: UnitView) -> dict[str, Any]:
+    """The unit's feature properties (``PROPERTIES``)."""
+    return {key: view.props[key] for key in PROPERTIES}
+
+
+def collection_level(svc: Services, collection_id: str) -> Level:
+    for level in svc.hierarchy.levels:
+        if level.key == collection_id:
+            return level
+    keys = ", ".join(lv.key for lv in svc.hierarchy.levels)
+    raise NotFound(f"no collection {collection_id!r}; the collections are {keys}",
+                   field="collectionId")
+
+
+def scope_filters(viewer: Principal | None) -> list[ColumnElement[bool]]:
+    """Filters that keep a query to the viewer's subtree (None: everything)."""
+    found = scope.unit_filter(viewer)
+    return [] if found is None else [found]
+
+
+def _extent_columns(session: Session) -> list[Any]:
+    if session.get_bind().dialect.name == "sqlite":
+        xmin, ymin, xmax, ymax = func.MbrMinX, func.MbrMinY, func.MbrMaxX, func.MbrMaxY
+    else:
+        xmin, ymin, xmax, ymax = func.ST_XMin, func.ST_YMin, func.ST_XMax, func.ST_YMax
+    return [func.min(xmin(Unit.geom)), func.min(ymin(Unit.geom)),
+            func.max(xmax(Unit.geom)), func.max(ymax(Unit.geom))]
+
+
+def collections(svc: Services, viewer: Principal | None = None) -> list[CollectionInfo]:
+    """Every level as a collection, with its count and extent within the viewer's subtree."""
+    with svc.db.session() as session:
+        rows = session.execute(
+            select(Unit.level, func.count(), *_extent_columns(session))
+            .where(*scope_filters(viewer)).group_by(Unit.level)
+        ).all()
+    found = {r[0]: r for r in rows}
+    out = []
+    for level in svc.hierarchy.levels:
+        row = found.get(level.level)
+        bbox = tuple(float(v) for v in row[2:6]) if row and row[2] is not None else None
+        out.append(CollectionInfo(level, row[1] if row else 0, bbox))  # type: ignore[arg-type]
+    return out
+
+
+def _views(rows: list[Any], svc: Services) -> list[UnitView]:
+    units = [r[0] for r in rows]
+    geoms = q.geometries(units)
+    return [UnitView(unit_props(u, parent_code, svc.hierarchy), g)
+            for (u, parent_code), g in zip(rows, geoms, strict=True)]
+
+
+def items(svc: Services, level: Level, *, viewer: Principal | None = None,
+          bbox: tuple[float, float, float, float] | None = None,
+          limit: int = DEFAULT_LIMIT, offset: int = 0) -> FeaturePage:
+    """One page of a collection's features (ordered by code) in the viewer's subtree; a limit
+    above ``MAX_LIMIT`` is lowered to it."""
+    if limit < 1:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
+    if offset < 0:
+        raise InvalidInput("offset must not be negative", field="offset")
+    limit = min(limit, MAX_LIMIT)
+    with svc.db.session() as session:
+        filters = [Unit.level == level.level, *scope_filters(viewer)]
+        if bbox is not None:
+            filters.append(q.bbox_filter(session, bbox))
+        matched = session.scalar(select(func.count()).select_from(Unit).where(*filters)) or 0
+        stmt, _parent = q.with_parent_code()
+        rows = session.execute(
+            stmt.where(*filters).order_by(Unit.code).limit(limit).offset(offset)).all()
+        views = _views([tuple(r) for r in rows], svc)
+    return FeaturePage(views, matched, limit, offset)
+
+
+def item(svc: Services, level: Level, code: str, *,
+         viewer: Principal | None = None) -> UnitView:
+    """One feature; ``NotFound`` when it is missing, of another level or outside the subtree."""
+    with svc.db.session() as session:
+        stmt, _parent = q.with_parent_code()
+        row = session.execute(
+            stmt.where(Unit.code == code, Unit.level == level.level, *scope_filters(viewer))
+        ).first()
+        if row is None:
+            raise NotFound(f"no feature {code!r} in collection {level.key!r}", code=code)
+        return _views([tuple(row)], svc)[0]
+
+
+# -- writing -----------------------------------------------------------------------------------
+
+def create(svc: Services, level: Level, data: Any, *,
+           viewer: Principal | None = None) -> WriteOutcome:
+    """Store a new unit of ``level`` from a GeoJSON Feature; ``Conflict`` when its code is
+    taken, ``Forbidden`` when its parent lies outside the viewer's subtree."""
+    feature = _feature(data)
+    props = _properties(feature)
+    code = _feature_code(feature, props, None)
+    if code is None:
+        raise InvalidInput("a new feature needs its unit code: properties.code (or id)",
+                           field="code")
+    geometry = _geometry(feature)
+    parent_code = props.get("parent_code")
+    with svc.db.session() as session:
+        if session.scalar(select(Unit.id).where(Unit.code == code)) is not None:
+            raise Conflict(f"a unit with code {code!r} exists already; replace or update it "
+                           "instead", code=code)
+        _check_parent_scope(session, viewer, parent_code, level)
+    record = BoundaryRecord(
+        row=1, code=code, name=props.get("name") or "", level=level.level,
+        parent_code=parent_code, geometry=geometry, leader=props.get("leader"),
+        phone=props.get("phone"), households=props.get("households"),
+        address=props.get("address"), layer=LAYER,
+    )
+    return _save(svc, record, _level_report(level, props, code), None, viewer)
+
+
+def replace(svc: Services, level: Level, code: str, data: Any, *,
+            if_match: int | None = None, viewer: Principal | None = None) -> WriteOutcome:
+    """Replace a unit's geometry and attributes by a Feature: leader, phone, households and
+    address it leaves out are cleared; a missing parent_code keeps the parent."""
+    stored = _stored_for_write(svc, level, code, viewer)
+    feature = _feature(data)
+    props = _properties(feature)
+    _feature_code(feature, props, code)
+    expected = _expected_version(code, if_match, props, _unlocked(svc, stored))
+    record = BoundaryRecord(
+        row=1, code=code, name=props.get("name") or "", level=level.level,
+        parent_code=props.get("parent_code", stored.props["parent_code"]),
+        geometry=_geometry(feature), leader=props.get("leader"), phone=props.get("phone"),
+        households=props.get("households"), address=props.get("address"),
+        service_area=_stored_service_area(svc, code), properties=dict(stored.props["properties"]),
+        layer=LAYER,
+    )
+    _check_move(svc, viewer, stored, record, level)
+    return _save(svc, record, _level_report(level, props, code), expected, viewer)
+
+
+def update(svc: Services, level: Level, code: str, patch: Any, *,
+           if_match: int | None = None, viewer: Principal | None = None) -> WriteOutcome:
+    """Apply a JSON merge patch (RFC 7396) of ``geometry`` and/or ``properties`` to a unit:
+    properties it names change (null clears), the others stay."""
+    stored = _stored_for_write(svc, level, code, viewer)
+    if not isinstance(patch, dict):
+        raise InvalidInput("send a JSON object with geometry and/or properties to change",
+                           field="body")
+    unknown = sorted(set(patch) - {"type", "id", "geometry", "properties", "links"})
+    if unknown:
+        raise InvalidInput(f"cannot patch {', '.join(unknown)}: only geometry and properties",
+                           field=unknown[0])
+    props = _properties(patch)
+    _feature_code(patch, props, code)
+    expected = _expected_version(code, if_match, props, _unlocked(svc, stored))
+    p = stored.props
+    record = BoundaryRecord(
+        row=1, code=code, name=p["name"], level=level.level, parent_code=p["parent_code"],
+        geometry=stored.geometry, leader=p["leader"], phone=p["phone"],
+        households=p["households"], address=p["address"],
+        service_area=_stored_service_area(svc, code), properties=dict(p["properties"]),
+        layer=LAYER,
+    )
+    if "geometry" in patch:
+        record.geometry = _geometry(patch)
+    for key in WRITABLE:
+        if key in props:
+            setattr(record, key, props[key])
+    if record.name is None:
+        record.name = ""
+    _check_move(svc, viewer, stored, record, level)
+    return _save(svc, record, _level_report(level, props, code), expected, viewer)
+
+
+def delete(svc: Services, level: Level, code: str, *, if_match: int | None = None,
+           viewer: Principal | None = None) -> unit_delete.DeleteOutcome:
+    """Delete a unit without child units (see ``unit_delete``); needs If-Match."""
+    stored = _stored_for_write(svc, level, code, viewer)
+    if if_match is None:
+        if_match = _unlocked(svc, stored)
+    if if_match is None:
+        raise PreconditionRequired(
+            f"send If-Match with the ETag of feature {code} as you read it, so a delete "
+            "cannot remove a unit someone changed since", code=code)
+    return unit_delete.delete_unit(svc, code, expected_version=if_match, viewer=viewer)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+def _feature(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict) or data.get("type") != "Feature":
+        raise InvalidInput("send one GeoJSON Feature (type Feature, geometry in CRS84 "
+                           "lon/lat, properties)", field="body")
+    return data
+
+
+def _properties(feature: Mapping[str, Any]) -> dict[str, Any]:
+    props = feature.get("properties") or {}
+    if not isinstance(props, dict):
+        raise InvalidInput("properties must be a JSON object", field="properties")
+    unknown = sorted(set(props) - set(PROPERTIES))
+    if unknown:
+        raise InvalidInput(f"unknown properties {', '.join(unknown)}; a feature has "
+                           f"{', '.join(PROPERTIES)}", field=unknown[0])
+    for key, kind in WRITABLE.items():
+        value = props.get(key)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise InvalidInput(f"{key} must be a {'string' if kind is str else 'whole number'}"
+                               " or null", field=key)
+    return props
+
+
+def _feature_code(feature: Mapping[str, Any], props: Mapping[str, Any],
+                  path_code: str | None) -> str | None:
+    """The unit code a body names (properties.code or id); it must match the URL's."""
+    named = {str(v) for v in (props.get("code"), feature.get("id")) if v not in (None, "")}
+    if path_code is not None:
+        named.add(path_code)
+    if len(named) > 1:
+        codes = ", ".join(sorted(named))
+        raise InvalidInput(f"the feature names more than one unit code ({codes}); a code "
+                           "cannot be changed, create a new feature instead",
+                           field="code")
+    return named.pop() if named else None
+
+
+def _geometry(feature: Mapping[str, Any]) -> BaseGeometry:
+    if feature.get("geometry") is None:
+        raise InvalidInput("a unit needs its geometry (CRS84 lon/lat)", field="geometry")
+    return geometry_from_geojson(feature["geometry"])
+
+
+def _level_report(level: Level, props: Mapping[str, Any], code: str) -> Report:
+    """The problems of the request itself, reported with the validation's: a ``level``
+    property that is not this collection's."""
+    report = Report()
+    named = props.get("level")
+    if named is not None and str(named) not in (str(level.level), level.key, level.name):
+        report.add(Problem("error", "wrong-collection",
+                           f"level {named!r} is not the level of collection {level.key!r} "
+                           f"({level.level}); post the feature to its level's collection",
+                           code=code, row=1, layer=LAYER, field="level"))
+    return report
+
+
+def _unlocked(svc: Services, stored: UnitView) -> int | None:
+    """The version a write without a precondition is checked against: none (428) unless
+    ``GRIDSVC_OGC_PRECONDITION=optional`` lets clients that send neither If-Match nor a version
+    (desktop GIS such as QGIS) write against the version stored now."""
+    return stored.props["version"] if svc.settings.ogc_precondition == "optional" else None
+
+
+def _expected_version(code: str, if_match: int | None, props: Mapping[str, Any],
+                      unlocked: int | None = None) -> int:
+    version = props.get("version")
+    if version is not None and (not isinstance(version, int) or isinstance(version, bool)):
+        raise InvalidInput("version must be the whole number read with the feature",
+                           field="version")
+    if if_match is not None and version is not None and if_match != version:
+        raise InvalidInput(f"If-Match names version {if_match} but properties.version is "
+                           f"{version}", field="version")
+    expected = if_match if if_match is not None else version
+    if expected is None:
+        expected = unlocked
+    if expected is None:
+        raise PreconditionRequired(
+            f"send If-Match with the ETag of feature {code}, or its version in "
+            "properties.version, as you read it, so a change cannot overwrite someone "
+            "else's", code=code)
+    return expected
+
+
+def _stored_for_write(svc: Services, level: Level, code: str,
+                      viewer: Principal | None) -> UnitView:
+    """The unit a write names; ``Forbidden`` (not 404: writes say why) outside the subtree."""
+    stored = item(svc, level, code)
+    if viewer is not None:
+        with svc.db.session() as session:
+            path = session.scalar(select(Unit.path).where(Unit.code == code))
+        if not viewer.covers(path):
+            raise Forbidden(f"unit {code} lies outside the subtree of {viewer.scope_label}; "
+                            "this token may not change it", code=code)
+    return stored
+
+
+def _check_parent_scope(session: Session, viewer: Principal | None, parent_code: Any,
+                        level: Level) -> None:
+    """A new or moved unit's parent must lie in the viewer's subtree; only a city-wide
+    caller may add a unit without a parent."""
+    if viewer is None or viewer.city_wide:
+        return
+    if parent_code in (None, ""):
+        raise Forbidden(f"only a city-wide token may add a {level.key} without a parent; "
+                        f"this token covers {viewer.scope_label}", field="parent_code")
+    path = session.scalar(select(Unit.path).where(Unit.code == str(parent_code)))
+    if path is not None and not viewer.covers(path):
+        raise Forbidden(f"parent {parent_code} lies outside the subtree of "
+                        f"{viewer.scope_label}", field="parent_code")
+
+
+def _check_move(svc: Services, viewer: Principal | None, stored: UnitView,
+                record: BoundaryRecord, level: Level) -> None:
+    if record.parent_code != stored.props["parent_code"]:
+        with svc.db.session() as session:
+            _check_parent_scope(session, viewer, record.parent_code, level)
+
+
+def _stored_service_area(svc: Services, code: str) -> BaseGeometry | None:
+    with svc.db.session() as session:
+        unit = session.scalar(select(Unit).where(Unit.code == code))
+        return q.geometries([unit], "service_area")[0] if unit is not None else None
+
+
+def _save(svc: Services, record: BoundaryRecord, report: Report, expected: int | None,
+          viewer: Principal | None) -> WriteOutcome:
+    code = record.code
+    stale = (f"unit {code} was changed by someone else since you read it; nothing was "
+             "stored: read it again and redo the change")
+    if expected is not None:
+        with svc.db.session() as session:
+            version = session.scalar(select(Unit.version).where(Unit.code == code))
+        if version != expected:
+            raise VersionConflict(f"unit {code} is at version {version}, not {expected}: "
+                                  + stale, code=code, version=version)
+    try:
+        outcome = import_records(svc, [record], report=report, viewer=viewer,
+                                 expected_versions=None if expected is None else {code: expected})
+    except VersionConflict as exc:
+        raise VersionConflict(stale, code=code, version=exc.extra.get("version")) from None
+    except StaleDataError:
+        raise VersionConflict(stale, code=code) from None
+    if not outcome.report.ok:
+        errors = len(outcome.report.errors)
+        raise ValidationFailed(
+            f"feature {code} breaks {errors} rule{'s' if errors != 1 else ''}; nothing was "
+            "stored", code=code, report=outcome.report.as_dict(with_geometry=True))
+    with svc.db.session() as session:
+        stmt, _parent = q.with_parent_code()
+        row = session.execute(stmt.where(Unit.code == code)).one()
+        view = _views([tuple(row)], svc)[0]
+    return WriteOutcome(view, outcome)

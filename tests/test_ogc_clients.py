@@ -1,0 +1,181 @@
+"""OGC API - Features with real clients against the app on a live 127.0.0.1 server, on both
+databases: GDAL's OAPIF driver (Debian's ogrinfo, the token in GDAL_HTTP_HEADERS) reads every
+collection and every feature of the demo city, paging; OWSLib reads, creates, updates and
+deletes a grid, and an invalid edit comes back as a problem document with nothing stored."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from collections import Counter
+
+import pytest
+import shapely
+from api_support import C2, G1, G2, G3, H1, bearer
+from flask import request
+from members_support import city
+from ogc_support import FREE_IN_C2, OUTSIDE_C2, feature, ogc_records
+from shapely.geometry import box
+from sqlalchemy import func, select
+
+from gridsvc.services.boundaries import import_records
+from gridsvc.storage import units as q
+from gridsvc.storage.models import Unit
+
+pytestmark = pytest.mark.storage
+
+LEVELS = ["street", "community", "grid", "building", "household"]
+NEW = C2 + "09"
+
+
+@pytest.fixture
+def requests_seen(live_app) -> list[str]:
+    """Every path and query the live app answers, in order."""
+    seen: list[str] = []
+    live_app.before_request(lambda: seen.append(request.full_path))
+    return seen
+
+
+@pytest.fixture
+def svc(live_app):
+    return live_app.extensions["gridsvc"]
+
+
+def ogrinfo_exe() -> str:
+    exe = shutil.which("ogrinfo")
+    if exe is None:
+        pytest.fail("ogrinfo not found: install the Debian package gdal-bin (`make install`)",
+                    pytrace=False)
+    return exe
+
+
+def ogrinfo(token: str, *args: str) -> str:
+    done = subprocess.run(
+        [ogrinfo_exe(), "--config", "GDAL_HTTP_HEADERS", f"Authorization: Bearer {token}",
+         "--config", "GDAL_HTTP_TIMEOUT", "60", *args],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def stored_codes(svc) -> dict[int, set[str]]:
+    with svc.db.session() as s:
+        out: dict[int, set[str]] = {}
+        for code, level in s.execute(select(Unit.code, Unit.level)):
+            out.setdefault(level, set()).add(code)
+    return out
+
+
+def test_gdal_lists_and_reads_every_feature_of_every_collection(live_server, svc,
+                                                                requests_seen, settings):
+    assert import_records(svc, city().records).stored
+    token = bearer(settings, "admin")["Authorization"].split()[1]
+    url = "OAPIF:" + live_server.url("/ogc")
+    codes = stored_codes(svc)
+
+    listing = ogrinfo(token, "-ro", url)
+    assert re.findall(r"^\d+: (\w+) \(title: ", listing, re.M) == LEVELS
+
+    summary = ogrinfo(token, "-ro", "-al", "-so", url)
+    counts = [int(n) for n in re.findall(r"^Feature Count: (\d+)$", summary, re.M)]
+    assert counts == [len(codes[level]) for level in range(1, 6)]
+    assert "Geometry: Point" in summary and "Geometry: Multi Polygon" in summary
+
+    requests_seen.clear()
+    full = ogrinfo(token, "-ro", "-al", "-q", "-geom=NO", "-oo", "PAGE_SIZE=100", url)
+    read: dict[str, set[str]] = {}
+    layer = None
+    for line in full.splitlines():
+        started = re.match(r"^OGRFeature\((\w+)\):", line)
+        if started:
+            layer = started[1]
+        found = re.match(r"^  code \(String\) = (\S+)$", line)
+        if found:
+            read.setdefault(layer, set()).add(found[1])
+    assert Counter(re.findall(r"^OGRFeature\((\w+)\):", full, re.M)) == {
+        key: len(codes[level]) for level, key in enumerate(LEVELS, start=1)}
+    assert read == {key: codes[level] for level, key in enumerate(LEVELS, start=1)}
+    pages = [p for p in requests_seen if p.startswith("/ogc/collections/building/items")]
+    offsets = sorted({int(m[1]) for p in pages if (m := re.search(r"offset=(\d+)", p))})
+    assert offsets == list(range(100, len(codes[4]), 100))  # followed every next link
+    assert all("limit=100" in p for p in pages)
+
+
+def test_gdal_without_a_token_gets_nothing(live_server, svc):
+    assert import_records(svc, ogc_records()).stored
+    done = subprocess.run([ogrinfo_exe(), "-ro", "-so", "OAPIF:" + live_server.url("/ogc")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode != 0 and "grid" not in done.stdout
+
+
+@pytest.fixture
+def owslib_headers():
+    """OWSLib keeps the headers of every Features object in one module-level dict: put it
+    back as it was after the test."""
+    from owslib import ogcapi
+
+    saved = dict(ogcapi.REQUEST_HEADERS)
+    yield
+    ogcapi.REQUEST_HEADERS.clear()
+    ogcapi.REQUEST_HEADERS.update(saved)
+
+
+def refused(call) -> dict:
+    """The problem document of a request OWSLib raised for (it raises RuntimeError with the
+    response body)."""
+    with pytest.raises(RuntimeError) as caught:
+        call()
+    return json.loads(str(caught.value))
+
+
+def test_owslib_reads_creates_updates_and_deletes(live_server, svc, settings, owslib_headers):
+    from owslib.ogcapi.features import Features
+
+    assert import_records(svc, ogc_records()).stored
+    api = Features(live_server.url("/ogc/"), headers=bearer(settings, "admin"))
+    assert {link["rel"] for link in api.links} >= {"service-desc", "conformance", "data"}
+    assert api.api()["openapi"].startswith("3.0")
+    assert any(c.endswith("/create-replace-delete") for c in api.conformance()["conformsTo"])
+    assert api.feature_collections() == LEVELS
+    assert api.collection("grid")["extent"]["spatial"]["bbox"] == [[120.9, 32.0, 120.906,
+                                                                     32.004]]
+    page = api.collection_items("grid", limit=2)
+    assert page["numberMatched"] == 3 and [f["id"] for f in page["features"]] == [G1, G2]
+    assert api.collection_item("household", H1)["properties"]["parent_code"]
+
+    assert api.collection_item_create("grid", feature(NEW, FREE_IN_C2, C2, leader="李娜"))
+    created = api.collection_item("grid", NEW)
+    assert created["properties"]["version"] == 1 and created["properties"]["leader"] == "李娜"
+    assert shapely.equals(shapely.geometry.shape(created["geometry"]), FREE_IN_C2)
+
+    smaller = box(120.9031, 32.0005, 120.9039, 32.0025)
+    assert api.collection_item_update("grid", NEW, feature(NEW, smaller, C2, name="新网格二",
+                                                           version=1))
+    updated = api.collection_item("grid", NEW)
+    assert updated["properties"]["version"] == 2 and updated["properties"]["name"] == "新网格二"
+
+    outside = refused(lambda: api.collection_item_update(
+        "grid", NEW, feature(NEW, OUTSIDE_C2, C2, version=2)))
+    assert outside["status"] == 422 and outside["type"] == "/problems/validation-failed"
+    assert "outside-parent" in {p["rule"] for p in outside["report"]["problems"]}
+    overlap = refused(lambda: api.collection_item_create(
+        "grid", feature(NEW + "0", box(120.9031, 32.0005, 120.9045, 32.0035), C2)))
+    assert overlap["status"] == 422
+    assert "overlapping-siblings" in {p["rule"] for p in overlap["report"]["problems"]}
+    stale = refused(lambda: api.collection_item_update("grid", NEW, feature(
+        NEW, FREE_IN_C2, C2, version=1)))
+    assert stale["status"] == 412 and stale["type"] == "/problems/precondition-failed"
+    with svc.db.session() as s:  # nothing of the refused edits was stored
+        unit = s.scalar(select(Unit).where(Unit.code == NEW))
+        assert unit.version == 2 and shapely.equals(q.geometries([unit])[0], smaller)
+        assert s.scalar(select(func.count()).select_from(Unit).where(
+            Unit.code == NEW + "0")) == 0
+
+    assert refused(lambda: api.collection_item_delete("grid", NEW))["status"] == 428
+    api.headers["If-Match"] = f'"{NEW}-2"'  # OWSLib sends its headers with every request
+    assert api.collection_item_delete("grid", NEW)
+    del api.headers["If-Match"]
+    assert refused(lambda: api.collection_item("grid", NEW))["status"] == 404
+    assert [f["id"] for f in api.collection_items("grid")["features"]] == [G1, G2, G3]
