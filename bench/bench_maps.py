@@ -7,7 +7,9 @@ micro-grids from zoom 15 only (``inline=0``). For each page: the HTML size, the 
 transferred (document and every resource, from the Resource Timing API), and the time from
 navigation until every shown layer is drawn (``gridsvcMaps.idle()`` and a first layer with
 features), best of ``RUNS`` after one warm-up load per page (the server's caches are per
-process). Base map ``none``: only gridsvc's own assets and data are counted.
+process). Base map ``none``: only gridsvc's own assets and data are counted. The pages need a
+token that may read units: an admin token (valid one day) is made in the demo database and
+sent as the Authorization header of every request of the page.
 
     python bench/bench_maps.py [--quick]
 """
@@ -44,9 +46,23 @@ def first_street(database: Path) -> str:
         return conn.execute("SELECT code FROM units WHERE level = 1 ORDER BY code").fetchone()[0]
 
 
-def measure(browser, url: str) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
+def admin_token(database: Path) -> str:
+    """A fresh admin token in the demo database (made with the service function)."""
+    from gridsvc.services.accounts import create_token
+    from gridsvc.services.context import Services
+    from gridsvc.settings import Settings
+
+    svc = Services.from_settings(Settings(database_url=f"sqlite:///{database}"))
+    try:
+        return create_token(svc, "bench maps", "admin", expires_days=1)[0]
+    finally:
+        svc.close()
+
+
+def measure(browser, url: str, token: str) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
     """(HTML kB, transferred kB, ms until drawn) of one page load in a fresh context."""
-    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                  extra_http_headers={"Authorization": f"Bearer {token}"})
     try:
         page = context.new_page()
         started = time.perf_counter()
@@ -61,9 +77,9 @@ def measure(browser, url: str) -> tuple[float, float, float]:  # type: ignore[no
         context.close()
 
 
-def best(browser, url: str) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
-    measure(browser, url)  # warm-up: each worker builds its caches on first use
-    runs = [measure(browser, url) for _ in range(RUNS)]
+def best(browser, url: str, token: str) -> tuple[float, float, float]:  # type: ignore[no-untyped-def]
+    measure(browser, url, token)  # warm-up: each worker builds its caches on first use
+    runs = [measure(browser, url, token) for _ in range(RUNS)]
     return runs[0][0], runs[0][1], min(r[2] for r in runs)
 
 
@@ -81,11 +97,12 @@ def map_figures(scales: tuple[str, ...] = ("small", "city"), seed: int = 1
             for scale in scales:
                 database = demo_database(scale, seed)
                 street = first_street(database)
+                token = admin_token(database)
                 log = OUT / f"maps-{scale}.log"
                 with running_server(database, log, startup_s=STARTUP_S) as base:
                     url = f"{base}/maps/coverage?unit={street}"
-                    fast = best(browser, url + "&inline=0")
-                    naive = best(browser, url + "&inline=1")
+                    fast = best(browser, url + "&inline=0", token)
+                    naive = best(browser, url + "&inline=1", token)
                 for (name, unit), value, baseline in zip(
                         (("HTML size", "kB"), ("data transferred", "kB"),
                          ("time until drawn", "ms")), fast, naive, strict=True):

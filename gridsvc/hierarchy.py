@@ -97,8 +97,9 @@ class Hierarchy:
         if isinstance(value, float) and value.is_integer():
             value = int(value)
         text = str(value).strip()
-        if text.isdigit():
-            n = int(text)
+        if text.isdecimal():  # not isdigit(): int() refuses "³"
+            digits = text.lstrip("0") or "0"
+            n = int(digits) if len(digits) <= 9 else 0  # int() refuses 4,300 digits
             return self.levels[n - 1] if 1 <= n <= len(self.levels) else None
         low = text.lower()
         for lv in self.levels:

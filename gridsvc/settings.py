@@ -31,9 +31,19 @@ class Settings:
     batch_limit: int = 10_000
     index_check_seconds: float = 1.0
     max_upload_mb: int = 200
-    # Until accounts and roles exist, staff endpoints that show personal data (members,
-    # rosters) need "Authorization: Bearer <staff_token>"; with no token set they are off.
-    staff_token: str = ""
+    max_json_mb: int = 8  # largest request body that is not a multipart upload (JSON)
+    zip_max_mb: int = 1024  # most a zip upload may unpack to, all entries together
+    zip_max_ratio: int = 200  # most an entry past 1 MB may expand (unpacked / packed size)
+    zip_max_entries: int = 1000  # most entries (files and folders) in a zip upload
+    # Public lookups per client address, per process (per gunicorn worker), in the syntax of
+    # the `limits` package ("120/minute", "10/second;1000/hour"); "0" or "" turns it off.
+    lookup_rate_limit: str = "120/minute"
+    proxy_hops: int = 0  # reverse proxies in front whose X-Forwarded-For/-Proto are trusted
+    audit_retention_days: int = 180  # audit entries older than this are purged
+    token_cache_seconds: float = 5.0  # how long a worker trusts a verified token
+    # OGC API writes without If-Match or properties.version: "required" answers 428;
+    # "optional" writes against the stored version (last writer wins; for QGIS, see README)
+    ogc_precondition: str = "required"
     basemap: str = "osm"  # osm | tianditu | xyz | none (see gridsvc.maps.basemap)
     tianditu_key: str = ""  # the Tianditu "tk" key, needed when basemap is tianditu
     basemap_url: str = ""  # XYZ tile URL template for basemap xyz, e.g. an intranet tile server

@@ -43,8 +43,9 @@ def _pg_answers(url: str) -> bool:
         return False
 
 
-def _start_throwaway_cluster() -> tuple[str, Path]:
-    """Start a private PostgreSQL with Debian's binaries; return its admin URL and folder."""
+def _start_throwaway_cluster(port: int = 55432) -> tuple[str, Path]:
+    """Start a private PostgreSQL with Debian's binaries on ``port`` of 127.0.0.1 (socket in
+    its folder); return its admin URL and folder."""
     bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
     if not bindirs:
         pytest.exit("no PostgreSQL answers and no Debian PostgreSQL binaries to start one", 3)
@@ -55,7 +56,6 @@ def _start_throwaway_cluster() -> tuple[str, Path]:
         shutil.chown(folder, "postgres", "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
     data = folder / "data"
-    port = 55432
     subprocess.run([*run_as, str(bindir / "initdb"), "-D", str(data), "-A", "trust",
                     "-U", "postgres"], check=True, capture_output=True)
     subprocess.run([*run_as, str(bindir / "pg_ctl"), "-D", str(data), "-l", str(folder / "log"),

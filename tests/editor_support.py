@@ -1,5 +1,5 @@
-"""For tests/test_openapi.py: one call per edit route. No staff token is configured there, so
-both answer 403 (staff endpoints off); tests/test_editing.py checks their other responses."""
+"""For tests/test_openapi.py: one call per edit route, sent there with an admin token: the
+empty body is 400, the PUT without If-Match 428; tests/test_editing.py checks the rest."""
 
 from __future__ import annotations
 

@@ -7,7 +7,19 @@ import io
 import json
 
 import pytest
-from api_support import ALL_CODES, B1, B2, C1, G1, G2, H1, app_client, sample_records, write_geojson
+from api_support import (
+    ALL_CODES,
+    B1,
+    B2,
+    C1,
+    G1,
+    G2,
+    H1,
+    app_client,
+    sample_records,
+    sign_in,
+    write_geojson,
+)
 
 from gridsvc.services.boundaries import import_records
 from gridsvc.services.context import Services
@@ -19,8 +31,9 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 def client(settings):
+    """An administrator's client (tests/test_scope_units.py covers the other roles)."""
     with app_client(settings) as c:
-        yield c
+        yield sign_in(c, settings)
 
 
 @pytest.fixture
@@ -142,6 +155,7 @@ def test_missing_file_part(client):
 
 def test_upload_too_large_is_a_413_problem(settings):
     with app_client(dataclasses.replace(settings, max_upload_mb=1)) as client:
+        sign_in(client, settings)
         resp = upload(client, "/api/v1/boundaries/import", b" " * (1024 * 1024 + 10),
                       "big.geojson")
     assert resp.status_code == 413 and resp.mimetype == PROBLEM

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from api_support import app_client
+from api_support import app_client, bearer
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 from shapely.geometry import Point, box
@@ -64,7 +64,7 @@ def tree(street_name: str = "和平街道", b1_name: str = "阳光小区1栋") -
 @pytest.fixture
 def client(settings: Settings):
     settings = Settings(database_url=settings.database_url, instance_dir=settings.instance_dir,
-                        index_check_seconds=0, batch_limit=5, staff_token="s3cret")
+                        index_check_seconds=0, batch_limit=5)
     with app_client(settings) as c:
         assert import_records(c.application.extensions["gridsvc"], tree()).stored
         yield c
@@ -175,7 +175,7 @@ def _upload(text: str, name: str = "addresses.csv") -> dict:
             "content_type": "multipart/form-data"}
 
 
-def test_gazetteer_import_is_staff_only_and_reports_rows(client, settings: Settings) -> None:
+def test_gazetteer_import_is_admin_only_and_reports_rows(client, settings: Settings) -> None:
     csv_text = ("address,lon,lat,coordsys,unit_code\n"
                 f"人民路7号阳光小区3栋,120.9012,32.0017,wgs84,{B3}\n"
                 ",120.9,32.0,wgs84,\n"
@@ -185,7 +185,12 @@ def test_gazetteer_import_is_staff_only_and_reports_rows(client, settings: Setti
     response = client.post("/api/v1/gazetteer/import", headers=wrong, **_upload(csv_text))
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
-    good = {"Authorization": "Bearer s3cret"}
+    for role in ("planner", "staff"):  # the address list is city-wide: admin only
+        response = client.post("/api/v1/gazetteer/import", headers=bearer(settings, role),
+                               **_upload(csv_text))
+        assert response.status_code == 403
+        assert response.get_json()["type"] == "/problems/forbidden"
+    good = bearer(settings, "admin")
     response = client.post("/api/v1/gazetteer/import", headers=good, **_upload(csv_text))
     assert response.status_code == 200
     report = response.get_json()
@@ -196,11 +201,6 @@ def test_gazetteer_import_is_staff_only_and_reports_rows(client, settings: Setti
     assert last_code(found) == B3
     bad = client.post("/api/v1/gazetteer/import", headers=good, **_upload("x", "a.txt"))
     assert bad.status_code == 400 and bad.get_json()["field"] == "file"
-
-    with app_client(settings) as off:  # no staff token configured: staff endpoints are off
-        response = off.post("/api/v1/gazetteer/import", headers=good, **_upload(csv_text))
-        assert response.status_code == 403
-        assert response.get_json()["type"] == "/problems/forbidden"
 
 
 def test_index_follows_changes_made_by_another_process(client, settings: Settings) -> None:

@@ -18,6 +18,7 @@ from api_support import (
     S,
     app_client,
     sample_records,
+    sign_in,
 )
 from shapely.geometry import Point
 
@@ -32,7 +33,9 @@ PROBLEM = "application/problem+json"
 
 @pytest.fixture
 def client(settings):
+    """An administrator's client (tests/test_scope_units.py covers the other roles)."""
     with app_client(settings) as c:
+        sign_in(c, settings)
         outcome = import_records(c.application.extensions["gridsvc"], sample_records())
         assert outcome.stored, outcome.report.as_dict()
         yield c
@@ -42,7 +45,7 @@ def client(settings):
 def empty_client(settings):
     """For requests refused before any data is read."""
     with app_client(settings) as c:
-        yield c
+        yield sign_in(c, settings)
 
 
 def codes(body: dict) -> list[str]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from api_support import B1, B2, C1, C2, G1, G2, G3, H1, S, app_client, sample_records
+from api_support import B1, B2, C1, C2, G1, G2, G3, H1, S, app_client, sample_records, sign_in
 from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 from shapely.geometry import box
@@ -174,8 +174,9 @@ def _documented(media: str) -> dict:
 
 @pytest.fixture
 def client(svc, settings):
+    """An administrator's client (tests/test_scope_units.py covers the other roles)."""
     with app_client(settings) as c:
-        yield c
+        yield sign_in(c, settings)
 
 
 def test_api_unit_json_and_geojson(client):

@@ -7,7 +7,7 @@ import dataclasses
 
 import pytest
 import shapely
-from api_support import B1, B2, G1, G2, H1, app_client, sample_records
+from api_support import B1, B2, G1, G2, H1, app_client, bearer, sample_records, sign_in
 from jsonschema import Draft202012Validator
 from shapely.geometry import box, mapping
 from sqlalchemy import select
@@ -22,8 +22,6 @@ from gridsvc.web.openapi import openapi_document
 
 pytestmark = pytest.mark.storage
 
-TOKEN = "planner-token"
-STAFF = {"Authorization": f"Bearer {TOKEN}"}
 RECORDS = {r.code: r for r in sample_records()}
 # (name, phone, lon, lat) in wgs84: two homes in B1, one in B2, one between B1 and B2
 HOMES = [("王芳", "13800000001", 120.9007, 32.0008), ("李强", "13800000002", 120.9009, 32.0006),
@@ -41,15 +39,10 @@ def building_of(lon: float, lat: float, buildings: dict[str, shapely.Geometry]) 
 
 
 @pytest.fixture
-def staff_settings(settings):
-    return dataclasses.replace(settings, staff_token=TOKEN)
-
-
-@pytest.fixture
-def svc(staff_settings):
+def svc(settings):
     """The sample tree, and members placed in the building that covers their home (found
     with shapely); the home between the buildings waits for confirmation."""
-    services = Services.from_settings(staff_settings)
+    services = Services.from_settings(settings)
     assert import_records(services, sample_records()).stored
     buildings = {code: RECORDS[code].geometry for code in (B1, B2)}
     with services.db.session() as s:
@@ -66,9 +59,10 @@ def svc(staff_settings):
 
 
 @pytest.fixture
-def client(svc, staff_settings):
-    with app_client(staff_settings) as c:
-        yield c
+def client(svc, settings):
+    """A city-wide planner's client (tests/test_scope_units.py covers scoped planners)."""
+    with app_client(settings) as c:
+        yield sign_in(c, settings, "planner")
 
 
 def stored_geometry(client, code: str) -> shapely.Geometry:
@@ -153,8 +147,7 @@ def test_unit_responses_carry_the_version_as_etag(client):
 
 
 def test_check_over_http_names_the_overlap_and_draws_it(client):
-    resp = client.post(f"/api/v1/units/{G1}/geometry/check", json=mapping(G1_INTO_G2),
-                       headers=STAFF)
+    resp = client.post(f"/api/v1/units/{G1}/geometry/check", json=mapping(G1_INTO_G2))
     assert resp.status_code == 200
     body = resp.get_json()
     assert body["ok"] is False and body["version"] == 1
@@ -167,21 +160,23 @@ def test_check_over_http_names_the_overlap_and_draws_it(client):
     assert stored_geometry(client, G1).equals(RECORDS[G1].geometry)
 
 
-def test_check_over_http_previews_moves_and_needs_the_staff_token(client):
+def test_check_over_http_previews_moves_and_needs_a_planner_token(client, settings):
     feature = {"type": "Feature", "geometry": mapping(B2_WIDER), "properties": {}}
-    resp = client.post(f"/api/v1/units/{B2}/geometry/check", json=feature, headers=STAFF)
+    resp = client.post(f"/api/v1/units/{B2}/geometry/check", json=feature)
     assert resp.status_code == 200
     body = resp.get_json()
     assert body["ok"] is True
     assert [(m["subject"], m["label"], m["to"][-1]) for m in body["moves"]] == [
         ("member", "孙*", B2)]
-    assert client.post(f"/api/v1/units/{B2}/geometry/check", json=feature).status_code == 401
+    url = f"/api/v1/units/{B2}/geometry/check"
+    assert client.post(url, json=feature, headers={"Authorization": ""}).status_code == 401
+    assert client.post(url, json=feature, headers=bearer(settings, "staff")).status_code == 403
 
 
 def test_put_with_if_match_stores_then_the_old_etag_gets_412(client, svc):
     etag = client.get(f"/api/v1/units/{B2}").headers["ETag"]
     first = client.put(f"/api/v1/units/{B2}/geometry", json=mapping(B2_WIDER),
-                       headers={**STAFF, "If-Match": etag})
+                       headers={"If-Match": etag})
     assert first.status_code == 200, first.get_json()
     body = first.get_json()
     assert body["version"] == body["unit"]["version"] == 2
@@ -192,7 +187,7 @@ def test_put_with_if_match_stores_then_the_old_etag_gets_412(client, svc):
 
     other = box(120.9013, 32.0005, 120.9020, 32.0010)  # another planner, still at version 1
     second = client.put(f"/api/v1/units/{B2}/geometry", json=mapping(other),
-                        headers={**STAFF, "If-Match": etag})
+                        headers={"If-Match": etag})
     assert second.status_code == 412
     problem = second.get_json()
     assert problem["type"] == "/problems/precondition-failed" and problem["version"] == 2
@@ -202,7 +197,7 @@ def test_put_with_if_match_stores_then_the_old_etag_gets_412(client, svc):
 
 @pytest.mark.parametrize("if_match", [None, "*"])
 def test_put_without_an_etag_is_428(client, if_match):
-    headers = dict(STAFF) | ({"If-Match": if_match} if if_match else {})
+    headers = ({"If-Match": if_match} if if_match else {})
     resp = client.put(f"/api/v1/units/{B2}/geometry", json=mapping(B2_WIDER), headers=headers)
     assert resp.status_code == 428
     assert resp.get_json()["type"] == "/problems/precondition-required"
@@ -211,7 +206,7 @@ def test_put_without_an_etag_is_428(client, if_match):
 
 def test_put_of_an_invalid_geometry_is_422_with_the_report(client):
     resp = client.put(f"/api/v1/units/{B2}/geometry", json=BOWTIE,
-                      headers={**STAFF, "If-Match": f'"{B2}-1"'})
+                      headers={"If-Match": f'"{B2}-1"'})
     assert resp.status_code == 422
     problem = resp.get_json()
     assert problem["type"] == "/problems/validation-failed"
@@ -225,9 +220,9 @@ def test_unknown_unit_is_404_and_bad_body_400(client):
     for method, url in (("post", "/api/v1/units/NOPE/geometry/check"),
                         ("put", "/api/v1/units/NOPE/geometry")):
         resp = getattr(client, method)(url, json=mapping(B2_WIDER),
-                                       headers={**STAFF, "If-Match": '"NOPE-1"'})
+                                       headers={"If-Match": '"NOPE-1"'})
         assert resp.status_code == 404, (method, resp.get_json())
-    resp = client.post(f"/api/v1/units/{B2}/geometry/check", data="not json", headers=STAFF)
+    resp = client.post(f"/api/v1/units/{B2}/geometry/check", data="not json")
     assert resp.status_code == 400 and resp.get_json()["field"] == "geometry"
 
 
@@ -244,7 +239,7 @@ def test_edit_responses_match_the_documented_schemas(client):
     statuses = []
     for method, path, code, headers, body in calls:
         resp = getattr(client, method)(path.replace("{code}", code), json=body,
-                                       headers={**STAFF, **headers})
+                                       headers=headers)
         documented = doc["paths"][path][method]["responses"][str(resp.status_code)]
         if "$ref" in documented:  # #/components/responses/<name>
             documented = doc["components"]["responses"][documented["$ref"].split("/")[-1]]

@@ -11,7 +11,21 @@ import re
 import numpy as np
 import pytest
 import shapely
-from api_support import B1, B2, C1, C2, G1, G2, G3, S, app_client, sample_records, write_geojson
+from api_support import (
+    B1,
+    B2,
+    C1,
+    C2,
+    G1,
+    G2,
+    G3,
+    S,
+    app_client,
+    bearer,
+    sample_records,
+    sign_in,
+    write_geojson,
+)
 from click.testing import CliRunner
 from shapely.geometry import Polygon, box, shape
 from sqlalchemy import select
@@ -23,7 +37,6 @@ from gridsvc.services.boundaries import import_records
 from gridsvc.services.context import Services
 from gridsvc.storage.models import Member, Unit
 
-STAFF = "s3cret-token"
 # Members' homes (wgs84) inside B1 and B2, with names and phones that must never be public.
 HOMES = [(B1, "陈静怡", "13912340001", 120.90071, 32.00072),
          (B1, "刘建国", "13912340002", 120.90083, 32.00061),
@@ -32,9 +45,11 @@ HOMES = [(B1, "陈静怡", "13912340001", 120.90071, 32.00072),
 
 @pytest.fixture
 def client(settings):
+    """An administrator's client (tests/test_scope_units.py covers the other roles)."""
     import dataclasses
 
-    with app_client(dataclasses.replace(settings, basemap="none", staff_token=STAFF)) as c:
+    with app_client(dataclasses.replace(settings, basemap="none")) as c:
+        sign_in(c, settings)
         svc = c.application.extensions["gridsvc"]
         assert import_records(svc, sample_records()).stored
         with svc.db.session() as session:
@@ -152,10 +167,11 @@ def test_public_distribution_has_counts_and_nothing_personal(client):
     assert {f["id"]: f["properties"]["members"] for f in aggregated["features"]} == {C1: 3}
 
 
-def test_detailed_distribution_is_for_staff_only(client):
-    assert client.get(f"/maps/distribution?unit={S}&detail=1").status_code == 401
-    resp = client.get(f"/maps/distribution?unit={S}&detail=1",
-                      headers={"Authorization": f"Bearer {STAFF}"})
+def test_detailed_distribution_is_for_staff_only(client, settings):
+    url = f"/maps/distribution?unit={S}&detail=1"
+    assert client.get(url, headers={"Authorization": ""}).status_code == 401
+    assert client.get(url, headers=bearer(settings, "planner")).status_code == 403
+    resp = client.get(url, headers=bearer(settings, "staff"))
     assert resp.status_code == 200 and resp.headers["Cache-Control"] == "no-store"
     assert all(name in resp.get_data(as_text=True) for _c, name, *_ in HOMES)
 

@@ -6,7 +6,7 @@ import io
 import re
 
 import pytest
-from api_support import C1, H1, app_client, sample_records, write_geojson
+from api_support import C1, H1, app_client, bearer, sample_records, write_geojson
 from editor_support import EDITOR_CALLS
 from jsonschema import Draft202012Validator
 from maps_support import MAP_CALLS
@@ -73,8 +73,14 @@ def _upload(content: bytes, name: str = "tree.geojson") -> dict:
     return {"data": {"file": (io.BytesIO(content), name)}, "content_type": "multipart/form-data"}
 
 
-def test_real_responses_match_the_documented_schemas(client, tmp_path):
+def _as(headers: dict, calls: list[tuple[str, str, dict]]) -> list[tuple[str, str, dict]]:
+    return [(method, url, {**kwargs, "headers": headers}) for method, url, kwargs in calls]
+
+
+def test_real_responses_match_the_documented_schemas(client, settings, tmp_path):
     doc = openapi_document()
+    admin = bearer(settings, "admin")
+    planner = bearer(settings, "planner", C1)
     good = write_geojson(sample_records(), tmp_path / "good.geojson").read_bytes()
     renamed = sample_records()
     renamed[0].name = "和平街道(新)"
@@ -85,37 +91,42 @@ def test_real_responses_match_the_documented_schemas(client, tmp_path):
     calls: list[tuple[str, str, dict]] = [
         ("get", "/api/v1/levels", {}),
         ("get", "/api/v1/openapi.json", {}),
-        ("get", "/api/v1/units?level=2", {}),
-        ("get", "/api/v1/units?geometry=1&limit=3", {}),
-        ("get", "/api/v1/units?f=geojson&limit=3", {}),
-        ("get", "/api/v1/units?bbox=1,2,3", {}),
-        ("get", "/api/v1/units?parent=999", {}),
-        ("get", f"/api/v1/units/{H1}?geometry=1", {}),
-        ("get", f"/api/v1/units/{C1}?f=geojson", {}),
-        ("get", "/api/v1/units/999", {}),
-        ("get", f"/api/v1/units/{C1}/children", {}),
-        ("get", f"/api/v1/units/{C1}/children?f=geojson", {}),
-        ("get", f"/api/v1/units/{C1}/subtree", {}),
-        ("get", "/api/v1/tree/subtree?max_level=3", {}),
-        ("get", "/api/v1/tree/subtree?max_level=x", {}),
-        ("get", "/api/v1/boundaries/validate", {}),
-        ("get", "/api/v1/boundaries/validate?unit=999", {}),
-        ("post", "/api/v1/boundaries/validate", _upload(bad)),
-        ("post", "/api/v1/boundaries/import", _upload(bad)),
-        ("post", "/api/v1/boundaries/import", _upload(good)),
-        ("post", "/api/v1/boundaries/import", _upload(changed)),
-        ("post", "/api/v1/boundaries/import", _upload(b"{}", "tree.shp")),
-        ("get", "/api/v1/boundaries/export", {}),
-        ("get", "/api/v1/boundaries/export?format=gpkg", {}),
-        ("get", "/api/v1/boundaries/export?format=shp", {}),
-        ("get", f"/api/v1/coverage?unit={C1}", {}),
+        ("get", "/api/v1/units?level=2", {}),  # 401: no token
+        ("get", "/api/v1/boundaries/export", {"headers": {"Authorization": "Bearer gs_nope"}}),
+        ("post", "/api/v1/boundaries/import", {**_upload(good), "headers": planner}),  # 403
+        *_as(admin, [
+            ("get", "/api/v1/units?level=2", {}),
+            ("get", "/api/v1/units?geometry=1&limit=3", {}),
+            ("get", "/api/v1/units?f=geojson&limit=3", {}),
+            ("get", "/api/v1/units?bbox=1,2,3", {}),
+            ("get", "/api/v1/units?parent=999", {}),
+            ("get", f"/api/v1/units/{H1}?geometry=1", {}),
+            ("get", f"/api/v1/units/{C1}?f=geojson", {}),
+            ("get", "/api/v1/units/999", {}),
+            ("get", f"/api/v1/units/{C1}/children", {}),
+            ("get", f"/api/v1/units/{C1}/children?f=geojson", {}),
+            ("get", f"/api/v1/units/{C1}/subtree", {}),
+            ("get", "/api/v1/tree/subtree?max_level=3", {}),
+            ("get", "/api/v1/tree/subtree?max_level=x", {}),
+            ("get", "/api/v1/boundaries/validate", {}),
+            ("get", "/api/v1/boundaries/validate?unit=999", {}),
+            ("post", "/api/v1/boundaries/validate", _upload(bad)),
+            ("post", "/api/v1/boundaries/import", _upload(bad)),
+            ("post", "/api/v1/boundaries/import", _upload(good)),
+            ("post", "/api/v1/boundaries/import", _upload(changed)),
+            ("post", "/api/v1/boundaries/import", _upload(b"{}", "tree.shp")),
+            ("get", "/api/v1/boundaries/export", {}),
+            ("get", "/api/v1/boundaries/export?format=gpkg", {}),
+            ("get", "/api/v1/boundaries/export?format=shp", {}),
+            ("get", f"/api/v1/coverage?unit={C1}", {}),
+            *EDITOR_CALLS,  # 400 and 428: no geometry, no If-Match
+            *MAP_CALLS,
+        ]),
         ("get", "/api/v1/lookup?lon=120.9007&lat=32.0007&coordsys=wgs84", {}),
         ("post", "/api/v1/lookup/batch", {"json": [{"lon": 120.9007, "lat": 32.0007,
                                                     "coordsys": "wgs84"}, {"address": "x"}]}),
-        ("post", "/api/v1/gazetteer/import", _upload(b"address\n", "g.csv")),  # 403: no token
+        ("post", "/api/v1/gazetteer/import", _upload(b"address\n", "g.csv")),  # 401: no token
         *REGISTRATION_CALLS,
-        *EDITOR_CALLS,
-        *MAP_CALLS,
     ]
     adapter = client.application.url_map.bind("localhost")
     answered: set[tuple[str, str]] = set()
@@ -136,4 +147,4 @@ def test_real_responses_match_the_documented_schemas(client, tmp_path):
         answered.add((method, path))
         statuses.add(resp.status_code)
     assert answered == doc_operations(doc)  # every operation was exercised
-    assert statuses == {200, 201, 400, 403, 404, 422}
+    assert statuses == {200, 201, 400, 401, 403, 404, 422, 428}

@@ -64,7 +64,7 @@ def test_bad_hierarchies_are_refused(spec, words):
 def test_renamed_levels_reach_the_api(settings):
     import dataclasses
 
-    from api_support import G1, app_client, sample_records
+    from api_support import G1, app_client, sample_records, sign_in
 
     from gridsvc.services.boundaries import import_records
     from gridsvc.services.context import Services
@@ -74,6 +74,7 @@ def test_renamed_levels_reach_the_api(settings):
     assert import_records(svc, sample_records()).stored
     svc.close()
     with app_client(renamed) as client:
+        sign_in(client, renamed)
         levels = client.get("/api/v1/levels").get_json()
         assert [lv["name"] for lv in levels["levels"]][:2] == ["社区大党委", "党总支"]
         unit = client.get(f"/api/v1/units/{G1}").get_json()

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import math
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -30,7 +29,9 @@ import shapely
 from pyproj import CRS
 
 from gridsvc.io import encoding as enc
+from gridsvc.io.archive import ZipLimits, extract_zip
 from gridsvc.io.boundary_writer import write_records
+from gridsvc.io.errors import BoundaryFileError, ZipLimitExceeded
 from gridsvc.io.fieldmap import (
     ALIASES,
     REQUIRED_FIELDS,
@@ -45,11 +46,8 @@ from gridsvc.validation.report import Problem
 
 READ_SUFFIXES = {".geojson", ".json", ".gpkg", ".shp"}
 
-__all__ = ["BoundaryFileError", "ReadResult", "read_boundaries", "write_records"]
-
-
-class BoundaryFileError(ValueError):
-    """The file as a whole cannot be read: missing, unreadable, unsafe, or a bad option."""
+__all__ = ["BoundaryFileError", "ReadResult", "ZipLimitExceeded", "ZipLimits",
+           "read_boundaries", "write_records"]
 
 
 @dataclass
@@ -78,12 +76,14 @@ def read_boundaries(
     encoding: str | None = None,
     field_map: dict[str, str] | None = None,
     crs: str | None = None,
+    zip_limits: ZipLimits | None = None,
 ) -> ReadResult:
     """Read every layer of a boundary file; geometries come back in EPSG:4326.
 
     ``encoding`` applies to Shapefiles without a ``.cpg``; ``field_map`` maps schema fields to
     file columns (``{"code": "GRID_ID"}``); ``crs`` (``EPSG:4549``, ``4549``, ``wgs84``,
-    ``cgcs2000``) is used when the file declares none, and overrides a declared one.
+    ``cgcs2000``) is used when the file declares none, and overrides a declared one. A zip is
+    unpacked within ``zip_limits`` (default ``ZipLimits()``; past one: ``ZipLimitExceeded``).
     """
     path = Path(path)
     try:
@@ -100,7 +100,7 @@ def read_boundaries(
     result = ReadResult([], [], None, [])
     crs_seen: list[str] = []
     areas: list[tuple[str, int, str, Any]] = []  # (layer, row, code, polygon)
-    with _sources(path) as sources:
+    with _sources(path, zip_limits or ZipLimits()) as sources:
         for source, prefix in sources:
             for layer in _layers(source):
                 label = layer if source.suffix.lower() == ".gpkg" else prefix
@@ -125,37 +125,23 @@ def read_boundaries(
 
 
 @contextmanager
-def _sources(path: Path) -> Iterator[list[tuple[Path, str]]]:
+def _sources(path: Path, zip_limits: ZipLimits) -> Iterator[list[tuple[Path, str]]]:
     """The data files to read, each with the name it goes by in problems."""
     suffix = path.suffix.lower()
     if suffix in READ_SUFFIXES:
         yield [(path, path.name)]
     elif suffix == ".zip":
         with tempfile.TemporaryDirectory(prefix="gridsvc-zip-") as tmp:
-            yield _extract(path, Path(tmp))
+            yield _extract(path, Path(tmp), zip_limits)
     else:
         raise BoundaryFileError(
             f"{path}: unsupported file type {path.suffix!r}; use .geojson, .json, .gpkg, "
             ".shp or a .zip holding Shapefiles, a GeoPackage or GeoJSON")
 
 
-def _extract(archive: Path, folder: Path) -> list[tuple[Path, str]]:
-    """Extract a zip after checking every member stays inside ``folder``."""
-    try:
-        with zipfile.ZipFile(archive) as zf:
-            members = zf.infolist()
-            for member in members:
-                name = member.filename.replace("\\", "/")
-                parts = PurePosixPath(name).parts
-                absolute = name.startswith("/") or (len(name) > 1 and name[1] == ":")
-                symlink = (member.external_attr >> 16) & 0o170000 == 0o120000
-                if absolute or ".." in parts or symlink:
-                    raise BoundaryFileError(
-                        f"{archive.name}: member {member.filename!r} points outside the archive "
-                        "(absolute path, '..' or a link); refusing to read this zip")
-            zf.extractall(folder)
-    except zipfile.BadZipFile as exc:
-        raise BoundaryFileError(f"{archive.name}: not a valid zip file ({exc})") from exc
+def _extract(archive: Path, folder: Path, limits: ZipLimits) -> list[tuple[Path, str]]:
+    """Unpack a zip safely and within ``limits`` (``gridsvc.io.archive``); its data files."""
+    extract_zip(archive, folder, limits)
     found = sorted(
         p for p in folder.rglob("*")
         if p.is_file() and p.suffix.lower() in READ_SUFFIXES

@@ -5,6 +5,12 @@ first; with any error nothing is stored. Otherwise units are upserted by code, p
 children: a unit whose fields and geometry are unchanged is left alone (no new version), so
 re-importing the same file changes nothing. Units missing from the file are kept: a file may
 hold one district's subtree. A unit's ``path`` follows its parent when the parent changes.
+
+A ``viewer`` (``gridsvc.access``; None: the CLI, everything) keeps an import to their subtree:
+every feature must land in it (and, when it exists, already lie in it), or the whole file is
+refused with ``Forbidden`` naming those features, before validation and with nothing stored;
+a new top-level unit needs a city-wide viewer. Validation of the stored tree and exports start
+at the viewer's scope root and never leave the subtree.
 """
 
 from __future__ import annotations
@@ -19,13 +25,21 @@ from geoalchemy2.shape import from_shape
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
-from gridsvc.io.boundaries import BoundaryFileError, read_boundaries, write_records
+from gridsvc.access import Principal
+from gridsvc.io.boundaries import (
+    BoundaryFileError,
+    ZipLimitExceeded,
+    ZipLimits,
+    read_boundaries,
+    write_records,
+)
 from gridsvc.io.records import BoundaryRecord
-from gridsvc.services import reassign
+from gridsvc.services import reassign, scope
 from gridsvc.services.context import Services
-from gridsvc.services.errors import InvalidInput, VersionConflict
+from gridsvc.services.errors import ArchiveTooLarge, Forbidden, InvalidInput, VersionConflict
 from gridsvc.services.locator import city_index_in
 from gridsvc.services.tree import subtree
+from gridsvc.settings import Settings
 from gridsvc.storage import units as q
 from gridsvc.storage.models import SRID, Member, Unit
 from gridsvc.validation.report import Problem, Report
@@ -94,6 +108,58 @@ def _existing_context(
             name=unit.name,
         )
     return out
+
+
+def _outside_scope(session: Session, records: Sequence[BoundaryRecord],
+                   viewer: Principal) -> list[BoundaryRecord]:
+    """Records that would land outside the viewer's subtree, or that move a stored unit from
+    outside it. A record whose parent is unknown is left to validation (it stores nothing)."""
+    in_file = {r.code: r for r in records if r.code}
+    stored = q.units_by_codes(
+        session, set(in_file) | {r.parent_code for r in records if r.parent_code})
+    paths: dict[str, str | None] = {}
+
+    def new_path(code: str, seen: frozenset[str] = frozenset()) -> str | None:
+        if code not in paths:
+            rec = in_file.get(code)
+            if rec is None:
+                paths[code] = stored[code].path if code in stored else None
+            elif not rec.parent_code:
+                paths[code] = q.path_for(None, code)
+            elif rec.parent_code in seen:  # a cycle in the file: validation reports it
+                return None
+            else:
+                parent = new_path(rec.parent_code, seen | {code})
+                paths[code] = None if parent is None else q.path_for(parent, code)
+        return paths[code]
+
+    outside = []
+    for rec in records:
+        if not rec.code:
+            continue
+        path = new_path(rec.code)
+        old = stored.get(rec.code)
+        if ((path is not None and not viewer.covers(path))
+                or (old is not None and not viewer.covers(old.path))):
+            outside.append(rec)
+    return outside
+
+
+def _check_scope(session: Session, records: Sequence[BoundaryRecord],
+                 viewer: Principal | None) -> None:
+    if scope.city_wide(viewer):
+        return
+    assert viewer is not None
+    outside = _outside_scope(session, records, viewer)
+    if outside:
+        named = ", ".join(f"row {r.row} {r.code}" for r in outside[:20])
+        more = f" and {len(outside) - 20} more" if len(outside) > 20 else ""
+        raise Forbidden(
+            f"{len(outside)} feature{'s' if len(outside) != 1 else ''} of the file lie outside "
+            f"your subtree ({viewer.scope_label}): {named}{more}; nothing was stored",
+            scope=viewer.scope_code,
+            features=[{"row": r.row, "code": r.code, "layer": r.layer} for r in outside],
+        )
 
 
 def _values(rec: BoundaryRecord, level: int) -> dict[str, Any]:
@@ -202,16 +268,19 @@ def import_records(
     dry_run: bool = False,
     progress: Progress = _quiet,
     expected_versions: Mapping[str, int] | None = None,
+    viewer: Principal | None = None,
 ) -> ImportOutcome:
     """Validate records against the stored tree and, if clean, store them in one transaction.
 
     ``expected_versions`` (code -> version) makes the store refuse with ``VersionConflict``
     when one of those units was saved by someone else in the meantime (optimistic locking).
+    A scoped ``viewer`` gets ``Forbidden`` when a record lies outside their subtree.
     """
     report = report or Report()
     for problem in _code_problems(records):
         report.add(problem)
     with svc.db.session() as session:
+        _check_scope(session, records, viewer)
         progress("load", 0, 1)
         existing = _existing_context(session, records)
     progress("validate", 0, len(records))
@@ -270,6 +339,12 @@ def _store_and_reassign(session: Session, svc: Services, records: Sequence[Bound
     progress("reassign", 1, 1)
 
 
+def zip_limits(settings: Settings) -> ZipLimits:
+    """How far an uploaded zip may unpack (GRIDSVC_ZIP_MAX_MB, _RATIO, _ENTRIES)."""
+    return ZipLimits(max_bytes=settings.zip_max_mb * 1024 * 1024,
+                     max_ratio=settings.zip_max_ratio, max_entries=settings.zip_max_entries)
+
+
 def import_file(
     svc: Services,
     path: Path,
@@ -280,21 +355,37 @@ def import_file(
     repair: bool = False,
     dry_run: bool = False,
     progress: Progress = _quiet,
+    viewer: Principal | None = None,
 ) -> ImportOutcome:
     """Read a boundary file (GeoJSON, GeoPackage, Shapefile or zip) and import it."""
     progress("read", 0, 1)
     try:
-        read = read_boundaries(Path(path), encoding=encoding, field_map=field_map, crs=crs)
+        read = read_boundaries(Path(path), encoding=encoding, field_map=field_map, crs=crs,
+                               zip_limits=zip_limits(svc.settings))
+    except ZipLimitExceeded as exc:
+        extra = {"entry": exc.entry} if exc.entry is not None else {}
+        raise ArchiveTooLarge(str(exc), field="file", setting=exc.setting, limit=exc.limit,
+                              **extra) from exc
     except BoundaryFileError as exc:
         raise InvalidInput(str(exc), field="file") from exc
     report = Report(problems=list(read.problems))
     return import_records(svc, read.records, report=report, repair=repair, dry_run=dry_run,
-                          progress=progress)
+                          progress=progress, viewer=viewer)
 
 
-def stored_records(svc: Services, root: str | None = None) -> list[BoundaryRecord]:
+def scoped_root(svc: Services, root: str | None, viewer: Principal | None) -> str | None:
+    """The unit a read of the stored tree starts from: ``root`` (404 outside the viewer's
+    subtree), else the viewer's scope root (None: the whole tree)."""
+    if root is None and scope.city_wide(viewer):
+        return None
+    with svc.db.session() as session:
+        return scope.root_code(session, viewer, root)
+
+
+def stored_records(svc: Services, root: str | None = None,
+                   viewer: Principal | None = None) -> list[BoundaryRecord]:
     """The stored tree (or a subtree) as interchange records, parents first."""
-    views = subtree(svc, root, with_geometry=True)
+    views = subtree(svc, scoped_root(svc, root, viewer), with_geometry=True, viewer=viewer)
     return [
         BoundaryRecord(
             row=i, code=v.props["code"], name=v.props["name"], level=v.props["level"],
@@ -307,9 +398,12 @@ def stored_records(svc: Services, root: str | None = None) -> list[BoundaryRecor
     ]
 
 
-def validate_stored(svc: Services, root: str | None = None) -> Report:
-    """Run every validation rule over the stored tree (or a subtree)."""
-    records = stored_records(svc, root)
+def validate_stored(svc: Services, root: str | None = None,
+                    viewer: Principal | None = None) -> Report:
+    """Run every validation rule over the stored tree (or a subtree; for a scoped viewer their
+    subtree at most)."""
+    root = scoped_root(svc, root, viewer)
+    records = stored_records(svc, root, viewer)
     existing: dict[str, ExistingUnit] = {}
     if root is not None and records and records[0].parent_code:
         with svc.db.session() as session:
@@ -324,9 +418,11 @@ def validate_stored(svc: Services, root: str | None = None) -> Report:
     return result.report
 
 
-def export_tree(svc: Services, path: Path, fmt: str | None = None, root: str | None = None) -> int:
-    """Write the tree or a subtree to GeoJSON, GeoPackage or zipped Shapefile; returns count."""
-    records = stored_records(svc, root)
+def export_tree(svc: Services, path: Path, fmt: str | None = None, root: str | None = None,
+                viewer: Principal | None = None) -> int:
+    """Write the tree or a subtree (the viewer's at most) to GeoJSON, GeoPackage or zipped
+    Shapefile; returns the count."""
+    records = stored_records(svc, root, viewer)
     names = {lv.level: f"level{lv.level}_{lv.key}" for lv in svc.hierarchy.levels}
     write_records(records, Path(path), fmt, layer_names=names)
     return len(records)

@@ -24,7 +24,9 @@ Definitions (each counts within the unit's subtree, the unit included):
   党员中心户 unit under the building), ``homes_without_household`` (assigned members with no
   responsible 中心户); ``gaps`` is their sum.
 
-Figures are counts only, never personal data.
+Figures are counts only, never personal data. A scoped ``viewer`` (``gridsvc.access``) reads
+the figures of their subtree only: a unit outside it is NotFound, a level lists only the units
+inside it, and without a level the list starts at the scope root's level.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ from typing import Any
 import numpy as np
 from sqlalchemy import BigInteger, ColumnElement, case, cast, select
 
+from gridsvc.access import Principal
+from gridsvc.services import scope
 from gridsvc.services.context import Services
 from gridsvc.services.errors import InvalidInput, NotFound
 from gridsvc.services.locator import CityIndex
@@ -269,8 +273,36 @@ def _sum_up(index: CityIndex, own: dict[str, np.ndarray]) -> dict[str, np.ndarra
     return totals
 
 
-def unit_coverage(svc: Services, code: str) -> UnitCoverage:
+def _in_scope(cov: Coverage, rows: np.ndarray, viewer: Principal | None) -> np.ndarray:
+    """Which of ``rows`` lie in the viewer's subtree."""
+    if scope.city_wide(viewer):
+        return np.ones(len(rows), dtype=bool)
+    assert viewer is not None
+    top = cov.index.row_of_code.get(viewer.scope_code or "")
+    if top is None or not len(rows):
+        return np.zeros(len(rows), dtype=bool)
+    return (cov.index.chains.chain_matrix(rows) == top).any(axis=1)
+
+
+def _check_readable(svc: Services, viewer: Principal | None, code: str, field: str,
+                    above: bool = False) -> None:
+    if not scope.city_wide(viewer):
+        with svc.db.session() as session:
+            scope.readable_unit(session, viewer, code, above=above, field=field)
+
+
+def default_level(svc: Services, viewer: Principal | None = None) -> int:
+    """The level a listing shows when none is asked for: the streets, or the level of a scoped
+    viewer's scope root."""
+    if scope.city_wide(viewer) or viewer is None or viewer.scope_code is None:
+        return svc.hierarchy.levels[0].level
+    with svc.db.session() as session:
+        return scope.readable_unit(session, viewer, viewer.scope_code).level
+
+
+def unit_coverage(svc: Services, code: str, viewer: Principal | None = None) -> UnitCoverage:
     """One unit's figures and each of its children's (area levels only), children by code."""
+    _check_readable(svc, viewer, code, "unit")
     cov = compute(svc)
     row = cov.row(code)
     ix = cov.index
@@ -281,15 +313,17 @@ def unit_coverage(svc: Services, code: str) -> UnitCoverage:
 
 def level_coverage(
     svc: Services,
-    level: str | int,
+    level: str | int | None,
     *,
     parent: str | None = None,
     sort: str = "code",
     order: str | None = None,
     limit: int = 100,
     offset: int = 0,
+    viewer: Principal | None = None,
 ) -> CoveragePage:
-    """The units of one level (under ``parent`` when given), sorted and paged."""
+    """The units of one level (under ``parent`` when given; None: ``default_level``) in the
+    viewer's subtree, sorted and paged."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
     if offset < 0:
@@ -300,14 +334,19 @@ def level_coverage(
     order = order or SORTS[sort]
     if order not in ("asc", "desc"):
         raise InvalidInput(f"order must be asc or desc, got {order!r}", field="order")
+    if level is None or level == "":
+        level = default_level(svc, viewer)
     level_no = resolve_level(svc.hierarchy, level)
     micro = svc.hierarchy.micro_grid.level
     if level_no is None or level_no > micro:
         raise InvalidInput(f"level {level!r} has no coverage figures; use a level 1-{micro}",
                            field="level")
+    if parent is not None:
+        _check_readable(svc, viewer, parent, "parent", above=True)
     cov = compute(svc)
     ix = cov.index
     rows = np.flatnonzero(ix.levels == level_no)
+    rows = rows[_in_scope(cov, rows, viewer)]
     if parent is not None:
         top = cov.row(parent, field="parent")
         if int(ix.levels[top]) >= level_no:

@@ -4,7 +4,8 @@ An edit is the stored unit as a ``BoundaryRecord`` with the changed fields, run 
 ``boundaries.import_records``: the same rules as a file import (overlaps with siblings, outside
 the parent, children left outside, gaps) and the same preview of members and 党员中心户 whose
 chain would change. ``check_edit`` is a dry run; ``save_edit`` stores it when the caller's
-version still is the stored one, so two planners cannot overwrite each other silently.
+version still is the stored one, so two planners cannot overwrite each other silently. A
+scoped ``viewer`` (a planner) may only check and save units of their subtree (``Forbidden``).
 
 The version check runs just before the import, and the import's own update is guarded by the
 unit's ``version`` column (SQLAlchemy ``version_id_col``), which fails a save whose row changed
@@ -23,8 +24,9 @@ from shapely.geometry.base import BaseGeometry
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
+from gridsvc.access import Principal
 from gridsvc.io.records import BoundaryRecord
-from gridsvc.services import tree
+from gridsvc.services import scope, tree
 from gridsvc.services.boundaries import ImportOutcome, import_records
 from gridsvc.services.context import Services
 from gridsvc.services.errors import (
@@ -100,8 +102,13 @@ def _record(view: tree.UnitView) -> BoundaryRecord:
 
 
 def _edited(svc: Services, code: str, geometry: BaseGeometry | None,
-            attributes: dict[str, Any] | None) -> tuple[BoundaryRecord, int]:
-    """The stored unit as a record with the new geometry and attributes, and its version."""
+            attributes: dict[str, Any] | None,
+            viewer: Principal | None) -> tuple[BoundaryRecord, int]:
+    """The stored unit as a record with the new geometry and attributes, and its version;
+    NotFound for an unknown unit, Forbidden for one outside the viewer's subtree."""
+    if not scope.city_wide(viewer):
+        with svc.db.session() as session:
+            scope.writable_unit(session, viewer, code)
     view = tree.get_unit(svc, code, with_geometry=True).unit
     record = _record(view)
     if geometry is not None:
@@ -118,22 +125,24 @@ def _edited(svc: Services, code: str, geometry: BaseGeometry | None,
 
 
 def check_edit(svc: Services, code: str, *, geometry: BaseGeometry | None = None,
-               attributes: dict[str, Any] | None = None) -> EditOutcome:
+               attributes: dict[str, Any] | None = None,
+               viewer: Principal | None = None) -> EditOutcome:
     """Validate the edit against the stored tree and preview who would move; stores nothing."""
-    record, version = _edited(svc, code, geometry, attributes)
-    outcome = import_records(svc, [record], dry_run=True)
+    record, version = _edited(svc, code, geometry, attributes, viewer)
+    outcome = import_records(svc, [record], dry_run=True, viewer=viewer)
     return EditOutcome(code, version, outcome)
 
 
 def save_edit(svc: Services, code: str, expected_version: int, *,
               geometry: BaseGeometry | None = None,
-              attributes: dict[str, Any] | None = None) -> EditOutcome:
+              attributes: dict[str, Any] | None = None,
+              viewer: Principal | None = None) -> EditOutcome:
     """Store the edit if the unit is still at ``expected_version`` and the edit validates.
 
     Raises ``VersionMismatch`` when another save came first and ``ValidationFailed`` (with the
     report) when a rule fails; in both cases nothing is stored.
     """
-    record, version = _edited(svc, code, geometry, attributes)
+    record, version = _edited(svc, code, geometry, attributes, viewer)
     if version != expected_version:
         raise VersionMismatch(
             f"unit {code} is at version {version}, not {expected_version}: someone else "
@@ -141,7 +150,8 @@ def save_edit(svc: Services, code: str, expected_version: int, *,
             code=code, version=version,
         )
     try:
-        outcome = import_records(svc, [record], expected_versions={code: expected_version})
+        outcome = import_records(svc, [record], expected_versions={code: expected_version},
+                                 viewer=viewer)
     except VersionConflict as exc:  # saved by someone else after the check above
         raise VersionMismatch(
             f"unit {code} was saved by someone else while this edit was stored; nothing of "

@@ -1,5 +1,12 @@
 """Reading the organisation tree: lists with filters, one unit with its ancestors, children,
-and subtrees. Returns plain views; the web layer renders them as JSON or GeoJSON."""
+and subtrees. Returns plain views; the web layer renders them as JSON or GeoJSON.
+
+Every read takes the ``viewer`` (``gridsvc.access``; None: everything) and keeps to their
+subtree (``gridsvc.services.scope``): units outside it are left out of lists and are 404 when
+named. A unit's ``ancestors`` stay complete (code, name and level only), so a scoped caller
+sees where their subtree hangs; a unit above the scope root may be named as ``parent`` or as the
+root of ``children``/``subtree``, whose results are limited to the subtree.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +15,10 @@ from typing import Any
 
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
 
+from gridsvc.access import Principal
 from gridsvc.hierarchy import Hierarchy
+from gridsvc.services import scope
 from gridsvc.services.context import Services
 from gridsvc.services.errors import InvalidInput, NotFound
 from gridsvc.storage import units as q
@@ -87,13 +95,6 @@ def resolve_level(hierarchy: Hierarchy, value: str | int | None) -> int | None:
     return lv.level
 
 
-def _get(session: Session, code: str) -> Unit:
-    unit = session.scalar(select(Unit).where(Unit.code == code))
-    if unit is None:
-        raise NotFound(f"no unit with code {code!r}", code=code)
-    return unit
-
-
 def list_units(
     svc: Services,
     *,
@@ -104,8 +105,9 @@ def list_units(
     limit: int = 100,
     offset: int = 0,
     with_geometry: bool = False,
+    viewer: Principal | None = None,
 ) -> UnitPage:
-    """Units matching every given filter, ordered by code."""
+    """Units matching every given filter, ordered by code (in the viewer's subtree)."""
     if not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
     if offset < 0:
@@ -114,10 +116,15 @@ def list_units(
     with svc.db.session() as session:
         stmt, _parent = q.with_parent_code()
         filters = []
+        in_scope = scope.unit_filter(viewer)
+        if in_scope is not None:
+            filters.append(in_scope)
         if level_no is not None:
             filters.append(Unit.level == level_no)
         if parent:
-            filters.append(Unit.parent_id == _get(session, parent).id)
+            parent_unit = scope.readable_unit(session, viewer, parent, above=True,
+                                              field="parent")
+            filters.append(Unit.parent_id == parent_unit.id)
         if bbox is not None:
             filters.append(q.bbox_filter(session, bbox))
         if search:
@@ -131,12 +138,13 @@ def list_units(
     return UnitPage(items, total, limit, offset)
 
 
-def get_unit(svc: Services, code: str, *, with_geometry: bool = False) -> UnitDetail:
+def get_unit(svc: Services, code: str, *, with_geometry: bool = False,
+             viewer: Principal | None = None) -> UnitDetail:
     """One unit with its ancestors (root first) and how many units lie below it."""
     with svc.db.session() as session:
         stmt, _parent = q.with_parent_code()
         row = session.execute(stmt.where(Unit.code == code)).first()
-        if row is None:
+        if row is None or not (viewer is None or viewer.covers(row[0].path)):
             raise NotFound(f"no unit with code {code!r}", code=code)
         unit = row[0]
         view = _views([tuple(row)], svc.hierarchy, with_geometry)[0]
@@ -162,23 +170,34 @@ def get_unit(svc: Services, code: str, *, with_geometry: bool = False) -> UnitDe
     return UnitDetail(view, ancestors, children, below)
 
 
-def children(svc: Services, code: str, *, with_geometry: bool = False) -> list[UnitView]:
+def children(svc: Services, code: str, *, with_geometry: bool = False,
+             viewer: Principal | None = None) -> list[UnitView]:
+    """The unit's children in the viewer's subtree, by code."""
     with svc.db.session() as session:
-        unit = _get(session, code)
+        unit = scope.readable_unit(session, viewer, code, above=True)
         stmt, _parent = q.with_parent_code()
-        rows = session.execute(stmt.where(Unit.parent_id == unit.id).order_by(Unit.code)).all()
+        stmt = stmt.where(Unit.parent_id == unit.id)
+        in_scope = scope.unit_filter(viewer)
+        if in_scope is not None:
+            stmt = stmt.where(in_scope)
+        rows = session.execute(stmt.order_by(Unit.code)).all()
         return _views([tuple(r) for r in rows], svc.hierarchy, with_geometry)
 
 
 def subtree(
     svc: Services, code: str | None = None, *, max_level: int | None = None,
-    with_geometry: bool = True,
+    with_geometry: bool = True, viewer: Principal | None = None,
 ) -> list[UnitView]:
-    """A unit and everything below it (or the whole tree), parents before children."""
+    """A unit and everything below it (or the whole tree), parents before children; for a
+    scoped viewer only what lies in their subtree."""
     with svc.db.session() as session:
         stmt, _parent = q.with_parent_code()
         if code is not None:
-            stmt = stmt.where(q.subtree_filter(_get(session, code).path))
+            unit = scope.readable_unit(session, viewer, code, above=True)
+            stmt = stmt.where(q.subtree_filter(unit.path))
+        in_scope = scope.unit_filter(viewer)
+        if in_scope is not None:
+            stmt = stmt.where(in_scope)
         if max_level is not None:
             stmt = stmt.where(Unit.level <= max_level)
         rows = session.execute(stmt.order_by(Unit.level, Unit.code)).all()

@@ -74,6 +74,7 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for a SpatiaLite file or a PostGIS database."""
+    kwargs.setdefault("hide_parameters", True)  # statement values never reach logs or errors
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -119,3 +120,24 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+SQLITE_UNAVAILABLE = ("database is locked", "database table is locked", "unable to open",
+                      "disk i/o error", "database or disk is full")
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether a database error means the database cannot be used *now* (server down or
+    restarting, connection lost, too many connections, pool exhausted, SQLite file locked or
+    unreadable), so a retry later may work; not a bug, bad data or a missing table."""
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, sa.TimeoutError):  # no pooled connection came free in time
+        return True
+    if not isinstance(exc, sa.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if type(exc.orig).__module__.startswith("psycopg"):
+        return isinstance(exc, sa.OperationalError | sa.InterfaceError)
+    return any(text in str(exc.orig).lower() for text in SQLITE_UNAVAILABLE)

@@ -8,23 +8,42 @@ from __future__ import annotations
 
 from flask import Flask, current_app
 
+from gridsvc import logsafe
 from gridsvc.services.context import Services
 from gridsvc.settings import Settings
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app for ``settings`` (``Settings.from_env()`` when none are given)."""
-    from gridsvc.web import boundaries, coverage, editor, lookup, members, meta, units, vendor
+    from gridsvc.web import (
+        audit,
+        boundaries,
+        coverage,
+        editor,
+        limits,
+        lookup,
+        members,
+        meta,
+        ogc,
+        params,
+        ratelimit,
+        session,
+        units,
+        vendor,
+    )
     from gridsvc.web import maps as map_pages
     from gridsvc.web.problems import register_problem_handlers
 
+    logsafe.install()
     settings = settings or Settings.from_env()
     app = Flask(__name__)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_mb * 1024 * 1024
+    params.install(app)  # ids past SQL integers are 404, JSON nested too deep 400
+    limits.install(app, settings)  # body size limits (413), trusted proxies
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese names stay readable
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["gridsvc"] = Services.from_settings(settings)
     register_problem_handlers(app)
+    audit.install(app)
     app.register_blueprint(meta.bp)
     app.register_blueprint(units.bp)
     app.register_blueprint(boundaries.bp)
@@ -34,6 +53,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(map_pages.bp)
     app.register_blueprint(vendor.bp)
     app.register_blueprint(editor.bp)
+    app.register_blueprint(ogc.bp)
+    app.register_blueprint(session.bp)
+    ratelimit.install(app, settings)  # the public lookup's rate limit (429)
     return app
 
 

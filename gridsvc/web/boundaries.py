@@ -4,6 +4,12 @@ Uploads are multipart with a ``file`` part and optional form fields ``encoding``
 ``repair``, ``map`` (a JSON object {schema_field: column}) and, for imports, ``dry_run``. The
 file is saved under a temporary folder with its own name and suffix, read by the service layer
 and removed. A Shapefile must be uploaded zipped together with its .dbf, .shx and .prj.
+
+Who may: an import needs a token that may edit boundaries (admin, planner) and every feature
+must lie in the token's subtree (403 naming the features otherwise, nothing stored). Checking
+an upload stores nothing and needs a token that may read units (any feature outside the
+subtree is 403 there too); validating the stored tree and exports read units and stay in the
+token's subtree (its root by default, 404 for a unit outside).
 """
 
 from __future__ import annotations
@@ -17,10 +23,13 @@ from pathlib import Path
 
 from flask import Blueprint, Response, request, send_file, url_for
 
+from gridsvc.access import Permission, Principal
 from gridsvc.services import boundaries
 from gridsvc.services.boundaries import ImportOutcome
 from gridsvc.services.errors import InvalidInput, ValidationFailed
 from gridsvc.web import current_services
+from gridsvc.web.audit import checks_only
+from gridsvc.web.auth import require
 from gridsvc.web.geojson import GEOJSON, json_response
 from gridsvc.web.params import bool_arg, json_object_field, text_arg
 
@@ -65,7 +74,7 @@ def _saved_upload() -> Iterator[Path]:
         yield path
 
 
-def _run_import(dry_run: bool) -> ImportOutcome:
+def _run_import(dry_run: bool, viewer: Principal) -> ImportOutcome:
     form = request.form
     with _saved_upload() as path:
         try:
@@ -77,6 +86,7 @@ def _run_import(dry_run: bool) -> ImportOutcome:
                 crs=text_arg("crs", form),
                 repair=bool_arg("repair", args=form),
                 dry_run=dry_run,
+                viewer=viewer,
             )
         except InvalidInput as exc:  # name the file as uploaded, not its temporary folder
             detail = exc.detail.replace(f"{path.parent}/", "")
@@ -89,16 +99,18 @@ def _with_geometry() -> bool:
 
 
 @bp.post("/validate")
+@checks_only
 def validate_upload() -> Response:
     """Validate an uploaded file against the stored tree; never stores."""
-    outcome = _run_import(dry_run=True)
+    outcome = _run_import(dry_run=True, viewer=require(Permission.READ_UNITS))
     return json_response(outcome.report.as_dict(_with_geometry()))
 
 
 @bp.post("/import")
 def import_upload() -> Response:
+    viewer = require(Permission.EDIT_BOUNDARIES)
     dry_run = bool_arg("dry_run", args=request.form) or bool_arg("dry_run")
-    outcome = _run_import(dry_run)
+    outcome = _run_import(dry_run, viewer)
     body = outcome.as_dict(_with_geometry())
     if not outcome.report.ok:
         errors = len(outcome.report.errors)
@@ -113,7 +125,8 @@ def import_upload() -> Response:
 @bp.get("/validate")
 def validate_stored() -> Response:
     """Validate the stored tree, or the subtree under ``?unit=CODE``."""
-    report = boundaries.validate_stored(current_services(), text_arg("unit"))
+    viewer = require(Permission.READ_UNITS)
+    report = boundaries.validate_stored(current_services(), text_arg("unit"), viewer)
     return json_response({**report.as_dict(_with_geometry()),
                           "map": url_for("maps.validation_page", unit=text_arg("unit"))})
 
@@ -121,15 +134,16 @@ def validate_stored() -> Response:
 @bp.get("/export")
 def export() -> Response:
     """The tree or the subtree under ``?unit=CODE`` as geojson, gpkg or zipped shp."""
+    viewer = require(Permission.READ_UNITS)
     fmt = (text_arg("format") or "geojson").lower()
     if fmt not in EXPORTS:
         raise InvalidInput(f"format must be one of {', '.join(EXPORTS)}, got {fmt!r}",
                            field="format")
     suffix, media = EXPORTS[fmt]
     unit = text_arg("unit")
-    name = f"gridsvc-{unit or 'tree'}{suffix}"
+    name = f"gridsvc-{unit or viewer.scope_code or 'tree'}{suffix}"
     with tempfile.TemporaryDirectory(prefix="gridsvc-export-") as folder:
         path = Path(folder) / name
-        boundaries.export_tree(current_services(), path, fmt, root=unit)
+        boundaries.export_tree(current_services(), path, fmt, root=unit, viewer=viewer)
         data = io.BytesIO(path.read_bytes())
     return send_file(data, mimetype=media, as_attachment=True, download_name=name)

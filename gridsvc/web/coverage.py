@@ -3,7 +3,10 @@
 ``GET /api/v1/coverage?unit=CODE`` gives the unit and each of its children;
 ``GET /api/v1/coverage?level=grid[&parent=CODE]`` a sorted, paged list of one level (the
 streets when neither is given). GeoJSON with ``?f=geojson`` or Accept application/geo+json:
-the units with their figures as properties. Public: figures are counts, never personal data.
+the units with their figures as properties. Figures are counts, never personal data, but
+they describe a subtree: a token that may read units (admin, planner, staff) is needed, and a
+scoped token reads its subtree only (a unit outside it is 404; with neither unit nor level the
+list starts at the level of the token's scope root).
 """
 
 from __future__ import annotations
@@ -12,11 +15,13 @@ from typing import Any
 
 from flask import Blueprint, Response
 
+from gridsvc.access import Permission
 from gridsvc.services import coverage
 from gridsvc.services.errors import InvalidInput
 from gridsvc.services.tree import UnitView
 from gridsvc.storage import units as q
 from gridsvc.web import current_services
+from gridsvc.web.auth import require
 from gridsvc.web.geojson import GEOJSON, feature, negotiated, wants_geojson
 from gridsvc.web.params import int_arg, text_arg
 from gridsvc.web.units import _page_links
@@ -39,6 +44,7 @@ def _features(items: list[dict[str, Any]], roles: list[str] | None = None) -> li
 
 @bp.get("/coverage")
 def get_coverage() -> Response:
+    viewer = require(Permission.READ_UNITS)
     geojson = wants_geojson()
     svc = current_services()
     unit = text_arg("unit")
@@ -47,7 +53,7 @@ def get_coverage() -> Response:
             if text_arg(name) is not None:
                 raise InvalidInput(f"{name} lists a level; give either unit or level",
                                    field=name)
-        result = coverage.unit_coverage(svc, unit)
+        result = coverage.unit_coverage(svc, unit, viewer)
         if geojson:
             items = [result.unit, *result.children]
             roles = ["unit"] + ["child"] * len(result.children)
@@ -58,9 +64,9 @@ def get_coverage() -> Response:
         return negotiated({"unit": result.unit, "children": result.children}, False)
 
     page = coverage.level_coverage(
-        svc, text_arg("level") or 1, parent=text_arg("parent"),
+        svc, text_arg("level"), parent=text_arg("parent"),
         sort=text_arg("sort") or "code", order=text_arg("order"),
-        limit=int_arg("limit", 100), offset=int_arg("offset", 0),
+        limit=int_arg("limit", 100), offset=int_arg("offset", 0), viewer=viewer,
     )
     if geojson:
         links = [{"href": href, "rel": rel, "type": GEOJSON}

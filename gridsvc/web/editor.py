@@ -4,8 +4,10 @@
 Feature, wgs84) and previews the members and 党员中心户 that would change chain; it never
 stores. ``PUT /api/v1/units/<code>/geometry`` stores it when ``If-Match`` carries the unit's
 current ETag (``"<code>-<version>"``, from ``GET /api/v1/units/<code>``): 428 without it, 412
-when another planner saved first, 422 with the report when a rule fails. Until roles exist
-both need the staff token (editing is a planner's action and the preview names members).
+when another planner saved first, 422 with the report when a rule fails. Both need a token
+that may edit boundaries (planner, admin), and the unit must lie in the token's subtree (403
+otherwise). The page itself holds no data: it asks for the planner's token and sends it with
+every call (kept in the tab's sessionStorage).
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ from flask import Blueprint, Response, abort, render_template, request, url_for
 from folium.plugins import Draw
 from folium.template import Template
 
+from gridsvc.access import Permission
 from gridsvc.maps.basemap import new_map
 from gridsvc.services import editing
 from gridsvc.services.errors import InvalidInput
 from gridsvc.validation.report import Report
 from gridsvc.web import current_services
-from gridsvc.web.auth import require_staff
+from gridsvc.web.audit import checks_only
+from gridsvc.web.auth import require
 from gridsvc.web.geojson import geometry, json_response, plain
 from gridsvc.web.problems import problem_response
 from gridsvc.web.units import unit_etag
@@ -104,9 +108,11 @@ def problem_features(report: Report) -> dict[str, Any]:
 
 
 @bp.post("/api/v1/units/<code>/geometry/check")
+@checks_only
 def check_geometry(code: str) -> Response:
-    require_staff()
-    result = editing.check_edit(current_services(), code, geometry=_geometry_body())
+    viewer = require(Permission.EDIT_BOUNDARIES)
+    result = editing.check_edit(current_services(), code, geometry=_geometry_body(),
+                                viewer=viewer)
     report = result.outcome.report
     return json_response({
         "code": code,
@@ -129,7 +135,7 @@ def _expected_version(code: str) -> int:
             f"/api/v1/units/{code}), so a save cannot overwrite someone else's",
         ))
     for tag in tags.as_set():
-        found = re.fullmatch(rf"{re.escape(code)}-(\d+)", tag)
+        found = re.fullmatch(rf"{re.escape(code)}-(\d+)", tag or "")  # "" is parsed as None
         if found:
             return int(found[1])
     raise editing.VersionMismatch(
@@ -140,9 +146,10 @@ def _expected_version(code: str) -> int:
 
 @bp.put("/api/v1/units/<code>/geometry")
 def save_geometry(code: str) -> Response:
-    require_staff()
+    viewer = require(Permission.EDIT_BOUNDARIES)
     expected = _expected_version(code)
-    result = editing.save_edit(current_services(), code, expected, geometry=_geometry_body())
+    result = editing.save_edit(current_services(), code, expected, geometry=_geometry_body(),
+                               viewer=viewer)
     assert result.unit is not None
     report = result.outcome.report
     response = json_response({

@@ -17,12 +17,13 @@ from pathlib import Path
 import orjson
 from flask import Blueprint, Response, request
 
+from gridsvc.access import Permission
 from gridsvc.services import lookup
 from gridsvc.services import lookup_batch as batch
 from gridsvc.services.errors import InvalidInput
 from gridsvc.services.gazetteer import import_gazetteer
 from gridsvc.web import current_services
-from gridsvc.web.auth import require_staff
+from gridsvc.web.auth import require
 from gridsvc.web.boundaries import _safe_name
 from gridsvc.web.geojson import fast_json_response, json_bytes, json_response
 from gridsvc.web.params import bool_arg, text_arg
@@ -70,7 +71,7 @@ def lookup_batch() -> Response:
 
 @bp.post("/gazetteer/import")
 def gazetteer_import() -> Response:
-    require_staff()
+    require(Permission.EDIT_GAZETTEER)
     upload = request.files.get("file")
     if upload is None or not upload.filename:
         raise InvalidInput("send the gazetteer as the multipart field 'file' (.csv or "

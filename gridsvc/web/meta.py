@@ -12,7 +12,7 @@ from gridsvc.services.errors import NotFound
 from gridsvc.web import current_services
 from gridsvc.web.geojson import GEOJSON, JSON, json_response
 from gridsvc.web.openapi import openapi_document
-from gridsvc.web.problems import PROBLEM_TYPES, problem_response
+from gridsvc.web.problems import PROBLEM_TYPES, database_unavailable
 
 bp = Blueprint("meta", __name__)
 
@@ -34,6 +34,7 @@ def landing() -> Response:
             link("units.whole_tree", "tree", "The whole tree as GeoJSON", GEOJSON),
             link("boundaries.validate_stored", "validate", "Validate the stored boundaries"),
             link("boundaries.export", "export", "Export the boundaries", GEOJSON),
+            link("ogc.landing", "ogc-api-features", "The tree as OGC API - Features (QGIS, GDAL)"),
             link("meta.health", "health", "Health check"),
         ],
     })
@@ -46,7 +47,7 @@ def health() -> Response:
         units = tree.list_units(svc, limit=1).total
     except Exception:
         current_app.logger.exception("health check failed")
-        return problem_response(503, "unavailable", "the database does not answer")
+        return database_unavailable("the database does not answer")
     return json_response({"status": "ok", "database": svc.db.backend, "units": units})
 
 

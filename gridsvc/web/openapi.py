@@ -37,20 +37,28 @@ def _param(name: str, description: str, schema: dict[str, Any], where: str = "qu
 
 
 def _problems(*statuses: int) -> dict[str, Any]:
-    names = {400: "BadRequest", 404: "NotFound", 413: "PayloadTooLarge",
-             422: "ValidationFailed"}
+    names = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound",
+             413: "PayloadTooLarge",
+             422: "ValidationFailed", 429: "TooManyRequests", 503: "Unavailable"}
     return {str(s): {"$ref": f"#/components/responses/{names[s]}"} for s in statuses}
 
 
 NULLABLE_STR = {"type": ["string", "null"]}
-CODE = _param("code", "The unit's code", {"type": "string"})
+CODE = _param("code", "The unit's code", {"type": "string"}, where="path")
 FORMAT = _param("f", "Response format; overrides the Accept header",
                 {"type": "string", "enum": ["json", "geojson"]})
 WITH_GEOMETRY = _param("geometry", "Include geometry (wgs84 GeoJSON) in JSON responses",
                        {"type": "string", "enum": ["0", "1", "true", "false"]})
 MAX_LEVEL = _param("max_level", "Deepest level to include: number or level key",
                    {"type": "string"})
-UNIT_QUERY = _param("unit", "Limit to the subtree under this unit code", {"type": "string"})
+UNIT_QUERY = _param("unit", "Limit to the subtree under this unit code (default: the token's "
+                    "subtree)", {"type": "string"})
+# Every route of the tree, boundaries, coverage and maps reads within the token's subtree.
+READ_NOTE = ("Needs a token that may read units (admin, planner, staff); a planner's or "
+             "staff token answers within its subtree only, and a unit outside it is 404.")
+EDIT_NOTE = ("Needs a token that may edit boundaries (admin, planner); every feature must lie "
+             "in a planner's subtree, else 403 naming them (`features`: row, code, layer) and "
+             "nothing is stored. A new top-level unit needs a city-wide token.")
 
 GEOMETRY = {
     "type": "object",
@@ -265,6 +273,13 @@ PROBLEM_SCHEMA = {
         "field": {"type": "string", "description": "The parameter or field at fault"},
         "code": {"type": "string"},
         "report": _ref("Report"),
+        "setting": {"type": "string", "description": "413: the variable that sets the limit "
+                                                     "passed, e.g. GRIDSVC_MAX_JSON_MB"},
+        "limit_bytes": {"type": "integer", "description": "payload-too-large: the limit"},
+        "limit": {"type": "integer", "description": "archive-too-large: the setting's value"},
+        "entry": {"type": "string", "description": "archive-too-large: the zip entry at fault"},
+        "rate": {"type": "string", "description": "rate-limited: e.g. '120 per 1 minute'"},
+        "retry_after": {"type": "integer", "description": "rate-limited: seconds to wait"},
     },
 }
 
@@ -329,6 +344,8 @@ def _paths() -> dict[str, Any]:
         }},
         "/api/v1/units": {"get": {
             "summary": "List units, filtered and paged, ordered by code",
+            "description": READ_NOTE + " `parent` may name a unit above the subtree's root "
+                           "(its children are then limited to the subtree).",
             "operationId": "listUnits",
             "parameters": [
                 _param("level", "Level number or key (e.g. 2 or community)",
@@ -348,71 +365,83 @@ def _paths() -> dict[str, Any]:
             ],
             "responses": {
                 "200": _ok("A page of units", **{JSON: _json("UnitPage"), GEOJSON: fc}),
-                **_problems(400, 404),
+                **_problems(400, 401, 403, 404),
             },
         }},
         "/api/v1/units/{code}": {"get": {
             "summary": "One unit with its ancestors and counts below it",
+            "description": READ_NOTE + " The ancestors are listed even above the subtree "
+                           "(code, name and level only).",
             "operationId": "getUnit",
             "parameters": [CODE, FORMAT, WITH_GEOMETRY],
             "responses": {
                 "200": _ok("The unit", **{JSON: _json("UnitDetail"),
                                           GEOJSON: _json("UnitDetailFeature")}),
-                **_problems(400, 404),
+                **_problems(400, 401, 403, 404),
             },
         }},
         "/api/v1/units/{code}/children": {"get": {
             "summary": "The unit's direct children, ordered by code",
+            "description": READ_NOTE + " A unit above the subtree's root lists only its "
+                           "children inside the subtree.",
             "operationId": "getChildren",
             "parameters": [CODE, FORMAT, WITH_GEOMETRY],
             "responses": {
                 "200": _ok("The children", **{JSON: _json("UnitList"), GEOJSON: fc}),
-                **_problems(400, 404),
+                **_problems(400, 401, 403, 404),
             },
         }},
         "/api/v1/units/{code}/subtree": {"get": {
             "summary": "The unit and everything below it, parents first",
+            "description": READ_NOTE,
             "operationId": "getSubtree",
             "parameters": [CODE, MAX_LEVEL],
-            "responses": {"200": _ok("The subtree", **{GEOJSON: fc}), **_problems(400, 404)},
+            "responses": {"200": _ok("The subtree", **{GEOJSON: fc}),
+                          **_problems(400, 401, 403, 404)},
         }},
         "/api/v1/tree/subtree": {"get": {
-            "summary": "The whole tree, parents first",
+            "summary": "The whole tree (a scoped token's subtree), parents first",
+            "description": READ_NOTE,
             "operationId": "getTree",
             "parameters": [MAX_LEVEL],
-            "responses": {"200": _ok("The tree", **{GEOJSON: fc}), **_problems(400)},
+            "responses": {"200": _ok("The tree", **{GEOJSON: fc}), **_problems(400, 401, 403)},
         }},
         "/api/v1/boundaries/validate": {
             "post": {
                 "summary": "Validate an uploaded boundary file against the stored tree; "
                            "never stores",
+                "description": READ_NOTE + " Every feature must lie in the token's subtree, "
+                               "else 403 naming them.",
                 "operationId": "validateUpload",
                 "requestBody": UPLOAD,
                 "responses": {"200": _ok("The report; ok is false when there are errors",
                                          **{JSON: _json("Report")}),
-                              **_problems(400, 413)},
+                              **_problems(400, 401, 403, 413)},
             },
             "get": {
                 "summary": "Validate the stored tree or a subtree",
+                "description": READ_NOTE,
                 "operationId": "validateStored",
                 "parameters": [UNIT_QUERY, WITH_GEOMETRY],
                 "responses": {"200": _ok("The report", **{JSON: _json("Report")}),
-                              **_problems(400, 404)},
+                              **_problems(400, 401, 403, 404)},
             },
         },
         "/api/v1/boundaries/import": {"post": {
             "summary": "Validate and import a boundary file in one transaction",
-            "description": "All or nothing. Re-importing the same file changes nothing.",
+            "description": "All or nothing. Re-importing the same file changes nothing. "
+                           + EDIT_NOTE,
             "operationId": "importUpload",
             "requestBody": UPLOAD,
             "responses": {
                 "201": _ok("Units were created or updated", **{JSON: _json("ImportOutcome")}),
                 "200": _ok("Nothing changed, or a dry run", **{JSON: _json("ImportOutcome")}),
-                **_problems(400, 413, 422),
+                **_problems(400, 401, 403, 413, 422),
             },
         }},
         "/api/v1/boundaries/export": {"get": {
             "summary": "Download the tree or a subtree as a boundary file",
+            "description": READ_NOTE,
             "operationId": "export",
             "parameters": [
                 UNIT_QUERY,
@@ -425,21 +454,25 @@ def _paths() -> dict[str, Any]:
                     "application/geopackage+sqlite3": {"schema": BINARY},
                     "application/zip": {"schema": BINARY},
                 }),
-                **_problems(400, 404),
+                **_problems(400, 401, 403, 404),
             },
         }},
     }
 
 
-def _problem_response(description: str) -> dict[str, Any]:
-    return {"description": description, "content": _content(PROBLEM, _ref("Problem"))}
+def _problem_response(description: str, retry_after: bool = False) -> dict[str, Any]:
+    response = {"description": description, "content": _content(PROBLEM, _ref("Problem"))}
+    if retry_after:
+        response["headers"] = {"Retry-After": {"description": "Seconds to wait before retrying",
+                                               "schema": {"type": "integer", "minimum": 1}}}
+    return response
 
 
 # Resources documented in modules of their own: each has ``PATHS`` and ``SCHEMAS`` dicts
 # (and may use the helpers above). Add a module here when adding a blueprint.
 RESOURCE_DOCS: list[str] = ["gridsvc.web.openapi_coverage", "gridsvc.web.openapi_lookup",
                              "gridsvc.web.openapi_members", "gridsvc.web.openapi_editor",
-                             "gridsvc.web.openapi_maps"]
+                             "gridsvc.web.openapi_maps", "gridsvc.web.openapi_audit"]
 
 
 def openapi_document() -> dict[str, Any]:
@@ -448,14 +481,19 @@ def openapi_document() -> dict[str, Any]:
         module = importlib.import_module(name)
         doc["paths"].update(module.PATHS)
         doc["components"]["schemas"].update(module.SCHEMAS)
-    doc["components"]["securitySchemes"] = {"staffToken": {
+    doc["components"]["securitySchemes"] = {"bearerToken": {
         "type": "http", "scheme": "bearer",
-        "description": "The server's GRIDSVC_STAFF_TOKEN; staff endpoints are off without it.",
+        "description": "An API token made by 'gridsvc token create' (role admin, planner, "
+                       "staff or member; planner and staff tokens are scoped to a subtree).",
     }}
     for operations in doc["paths"].values():
         for operation in operations.values():
-            if "401" in operation.get("responses", {}):  # the staff endpoints
-                operation.setdefault("security", [{"staffToken": []}])
+            responses = operation.setdefault("responses", {})
+            if "requestBody" in operation:  # every body has a limit (GRIDSVC_MAX_*_MB)
+                responses.setdefault("413", {"$ref": "#/components/responses/PayloadTooLarge"})
+            responses.setdefault("503", {"$ref": "#/components/responses/Unavailable"})
+            if "401" in operation.get("responses", {}):  # the endpoints that need a token
+                operation.setdefault("security", [{"bearerToken": []}])
     return doc
 
 
@@ -501,9 +539,24 @@ def _base_document() -> dict[str, Any]:
             "responses": {
                 "BadRequest": _problem_response("A parameter or field is invalid; "
                                                 "`field` names it"),
-                "NotFound": _problem_response("No unit with that code"),
-                "PayloadTooLarge": _problem_response("The upload exceeds "
-                                                     "GRIDSVC_MAX_UPLOAD_MB"),
+                "NotFound": _problem_response("No unit with that code (or none in the "
+                                              "token's subtree)"),
+                "Unauthorized": _problem_response(
+                    "No token, or one that is unknown, revoked or expired "
+                    "(/problems/unauthorized; WWW-Authenticate: Bearer)"),
+                "Forbidden": _problem_response(
+                    "The token's role may not do this, or the change reaches outside its "
+                    "subtree (/problems/forbidden)"),
+                "PayloadTooLarge": _problem_response(
+                    "The body exceeds GRIDSVC_MAX_UPLOAD_MB (multipart upload) or "
+                    "GRIDSVC_MAX_JSON_MB (any other body), or an uploaded zip would unpack "
+                    "past GRIDSVC_ZIP_MAX_* (/problems/archive-too-large)"),
+                "TooManyRequests": _problem_response(
+                    "More lookups from this address than GRIDSVC_LOOKUP_RATE_LIMIT allows "
+                    "(/problems/rate-limited)", retry_after=True),
+                "Unavailable": _problem_response(
+                    "The database cannot be reached or is busy "
+                    "(/problems/database-unavailable)", retry_after=True),
                 "ValidationFailed": _problem_response("The file has validation errors; "
                                                       "`report` lists them; nothing stored"),
             },

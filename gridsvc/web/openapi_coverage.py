@@ -9,6 +9,7 @@ from gridsvc.web.openapi import (
     GEOJSON,
     JSON,
     NULLABLE_STR,
+    READ_NOTE,
     UNIT_IDENTITY,
     UNIT_IDENTITY_REQUIRED,
     _json,
@@ -133,18 +134,18 @@ PATHS: dict[str, Any] = {
         "summary": "Coverage figures of a unit and its children, or of every unit of a level",
         "description": "Households, resident members, members per 100 households and the "
                        "gaps (no leader, no secretary, no member, no 党员中心户), aggregated "
-                       "up the tree. Public: the figures are counts, never personal data, so "
-                       "no staff token is needed. GeoJSON (wgs84) gives the units' polygons "
-                       "with the figures as properties, for coverage maps.",
+                       "up the tree: counts, never personal data. GeoJSON (wgs84) gives the "
+                       "units' polygons with the figures as properties, for coverage maps. "
+                       + READ_NOTE + " Without unit and level, a scoped token lists the "
+                       "level of its subtree's root.",
         "operationId": "getCoverage",
-        "security": [],
         "parameters": _parameters(),
         "responses": {
             "200": _ok("With unit: UnitCoverage; otherwise a CoveragePage", **{
                 JSON: {"schema": {"oneOf": [_ref("UnitCoverage"), _ref("CoveragePage")]}},
                 GEOJSON: _json("CoverageFeatureCollection"),
             }),
-            **_problems(400, 404),
+            **_problems(400, 401, 403, 404),
         },
     }},
 }

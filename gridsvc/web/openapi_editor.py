@@ -6,7 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from gridsvc.web.openapi import CODE, JSON, _json, _ok, _problems, _ref, plain_feature_collection
-from gridsvc.web.openapi_members import STAFF_NOTE, STAFF_PROBLEMS, _problem
+from gridsvc.web.openapi_members import _problem
+
+PLANNER_NOTE = (" Needs a token that may edit boundaries (admin, planner); the unit must lie "
+                "in a planner's subtree (403 otherwise).")
 
 GEOMETRY_BODY = {
     "required": True,
@@ -70,20 +73,21 @@ PATHS: dict[str, Any] = {
         "summary": "Check a new geometry for a unit: failing rules and who would move",
         "description": "The same rules as a boundary import (overlapping siblings, outside "
                        "the parent, children left outside, gaps), against the stored tree. "
-                       "Never stores." + STAFF_NOTE,
+                       "Never stores." + PLANNER_NOTE,
         "operationId": "checkUnitGeometry",
         "parameters": [CODE],
         "requestBody": GEOMETRY_BODY,
         "responses": {
             "200": _ok("The report and the preview; ok is false when a rule fails",
                        **{JSON: _json("EditCheck")}),
-            **_problems(400, 404), **STAFF_PROBLEMS,
+            **_problems(400, 401, 403, 404),
         },
     }},
     "/api/v1/units/{code}/geometry": {"put": {
         "summary": "Store a new geometry for a unit, unless someone else saved it first",
         "description": "Validated like the check; members and 党员中心户 are reassigned in the "
-                       "same transaction. The response's ETag is the new version." + STAFF_NOTE,
+                       "same transaction. The response's ETag is the new version."
+                       + PLANNER_NOTE,
         "operationId": "saveUnitGeometry",
         "parameters": [CODE, IF_MATCH],
         "requestBody": GEOMETRY_BODY,
@@ -92,7 +96,7 @@ PATHS: dict[str, Any] = {
                           **{JSON: _json("EditSaved")}),
                     "headers": {"ETag": {"description": "\"<code>-<version>\"",
                                          "schema": {"type": "string"}}}},
-            **_problems(400, 404, 422), **STAFF_PROBLEMS,
+            **_problems(400, 401, 403, 404, 422),
             "412": _problem("The unit changed since it was loaded: another planner saved "
                             "first; nothing stored (/problems/precondition-failed)"),
             "428": _problem("If-Match is missing (/problems/precondition-required)"),

@@ -232,7 +232,7 @@ PATHS: dict[str, Any] = {
         "responses": {
             "200": _ok("The chain, household, point and match",
                        **{JSON: _json("LookupResult")}),
-            **_problems(400),
+            **_problems(400, 429),
             "404": NOT_COVERED_OR_UNRESOLVED,
         },
     }},
@@ -260,14 +260,14 @@ PATHS: dict[str, Any] = {
         "responses": {
             "200": _ok("One answer per item", **{JSON: {"schema": {"oneOf": [
                 _ref("LookupBatch"), _ref("LookupBatchColumns")]}}}),
-            **_problems(400, 413),
+            **_problems(400, 413, 429),
         },
     }},
     "/api/v1/gazetteer/import": {"post": {
-        "summary": "Staff: import standard addresses (CSV or GeoJSON points)",
+        "summary": "Admin: import standard addresses (CSV or GeoJSON points)",
         "description": "Columns address, lon, lat, coordsys (GeoJSON points default to "
-                       "wgs84), optional district and unit_code. Needs 'Authorization: "
-                       "Bearer <GRIDSVC_STAFF_TOKEN>'.",
+                       "wgs84), optional district and unit_code. The address list is "
+                       "city-wide: needs an admin token.",
         "operationId": "importGazetteer",
         "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
             "type": "object", "required": ["file"],
@@ -277,10 +277,7 @@ PATHS: dict[str, Any] = {
         }}}},
         "responses": {
             "200": _ok("The report", **{JSON: _json("GazetteerImport")}),
-            **_problems(400, 413),
-            "401": _problem("No or wrong staff token (/problems/unauthorized)"),
-            "403": _problem("Staff endpoints are off: GRIDSVC_STAFF_TOKEN is not set "
-                            "(/problems/forbidden)"),
+            **_problems(400, 401, 403, 413),
         },
     }},
 }

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from gridsvc.maps.layers import DEFAULT_LIMIT, MAX_LIMIT, MAX_ZOOM, ONLY, VIEWS
-from gridsvc.web.openapi import GEOJSON, NULLABLE_STR, _json, _ok, _param, _problems
+from gridsvc.web.openapi import GEOJSON, NULLABLE_STR, READ_NOTE, _json, _ok, _param, _problems
 
 LAYER_FEATURE = {
     "type": "object",
@@ -54,8 +54,9 @@ PATHS: dict[str, Any] = {
         "description": "What the map pages fetch as the view moves. Polygons are simplified "
                        "per zoom band with shapely.coverage_simplify over the whole level, so "
                        "neighbours' shared edges stay matched. Micro-grids are served from zoom "
-                       "15, grids from 13, 党员中心户 points from 16. Public: no member's "
-                       "personal data (leader is the unit's posted contact).",
+                       "15, grids from 13, 党员中心户 points from 16. No member's personal data "
+                       "(leader is the unit's posted contact). " + READ_NOTE + " The map "
+                       "pages send the token as the gridsvc_token cookie (POST /session).",
         "parameters": [
             _param("level", "Level number or key (street, community, grid, building, "
                    "household)", {"type": "string"}, where="path"),
@@ -63,7 +64,8 @@ PATHS: dict[str, Any] = {
                                               "maximum": MAX_ZOOM}, required=True),
             _param("bbox", "minlon,minlat,maxlon,maxlat (wgs84); default: everywhere",
                    {"type": "string"}),
-            _param("unit", "Only units at or below this unit code", {"type": "string"}),
+            _param("unit", "Only units at or below this unit code (default: the token's "
+                   "subtree)", {"type": "string"}),
             _param("view", "Properties to send", {"type": "string", "enum": list(VIEWS),
                                                    "default": "coverage"}),
             _param("only", "no-leader: only units with no leader (secretary, group leader)",
@@ -74,7 +76,7 @@ PATHS: dict[str, Any] = {
                    "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}),
         ],
         "responses": {"200": _ok("The features", **{GEOJSON: _json("Layer")}),
-                      **_problems(400, 404)},
+                      **_problems(400, 401, 403, 404)},
     }},
 }
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, Response, current_app, request
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from gridsvc.maps.basemap import BasemapError
 from gridsvc.services.errors import ServiceError
+from gridsvc.storage.engine import is_unavailable
 
 PROBLEM_MIMETYPE = "application/problem+json"
 
@@ -50,7 +52,9 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     ),
     "payload-too-large": (
         "Payload too large",
-        "The upload is larger than the configured limit (GRIDSVC_MAX_UPLOAD_MB).",
+        "The request body is larger than its limit: GRIDSVC_MAX_UPLOAD_MB for a multipart "
+        "upload, GRIDSVC_MAX_JSON_MB for any other (JSON) body. `setting` names the limit "
+        "and `limit_bytes` gives it.",
     ),
     "not-acceptable": ("Not acceptable", "None of the requested media types can be produced."),
     "unsupported-media-type": (
@@ -58,6 +62,25 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
         "The request body is not in a format this endpoint accepts.",
     ),
     "unavailable": ("Service unavailable", "The service or its database cannot answer now."),
+    "database-unavailable": (
+        "Database unavailable",
+        "The database cannot be reached or is busy (restarting, connection lost, locked). "
+        "Retry after the seconds in Retry-After; the service reconnects by itself. A write "
+        "that was cut off was rolled back or, rarely, committed: read before redoing it.",
+    ),
+    "rate-limited": (
+        "Too many requests",
+        "This client address sent more lookups than GRIDSVC_LOOKUP_RATE_LIMIT allows "
+        "(`rate`). Retry after the seconds in Retry-After; use the batch lookup for many "
+        "points.",
+    ),
+    "archive-too-large": (
+        "Archive too large to unpack",
+        "The zip would unpack past a limit, so nothing was read or stored: more entries than "
+        "GRIDSVC_ZIP_MAX_ENTRIES, more bytes in all than GRIDSVC_ZIP_MAX_MB, or an entry that "
+        "expands more than GRIDSVC_ZIP_MAX_RATIO times (a zip bomb). `entry` names the "
+        "entry, `setting` the limit and `limit` its value.",
+    ),
     "internal-error": (
         "Internal error",
         "The service failed unexpectedly. The error was logged; please report the time and path.",
@@ -65,12 +88,14 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     "http-error": ("HTTP error", "The request failed; see `status` and `detail`."),
     "unauthorized": (
         "Unauthorized",
-        "The endpoint is for staff: send 'Authorization: Bearer <staff token>' with the token "
-        "of GRIDSVC_STAFF_TOKEN.",
+        "The endpoint needs a token, or the one sent is unknown, revoked or expired: send "
+        "'Authorization: Bearer <token>' with a token made by 'gridsvc token create'.",
     ),
     "forbidden": (
         "Forbidden",
-        "Staff endpoints are off until GRIDSVC_STAFF_TOKEN is set on the server.",
+        "The token's role may not do this, or the record lies outside the token's subtree "
+        "(`detail` says which). Reads outside the subtree answer 404 instead, so they do not "
+        "reveal what exists there.",
     ),
     "basemap-refused": (
         "Base map refused",
@@ -93,6 +118,8 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
 
 HTTP_SLUGS = {
     400: "invalid-input",
+    401: "unauthorized",
+    403: "forbidden",
     404: "not-found",
     405: "method-not-allowed",
     406: "not-acceptable",
@@ -102,6 +129,7 @@ HTTP_SLUGS = {
     415: "unsupported-media-type",
     422: "validation-failed",
     428: "precondition-required",
+    429: "rate-limited",
     503: "unavailable",
 }
 
@@ -143,10 +171,6 @@ def _http_error(error: HTTPException) -> Response:
     detail = error.description or error.name
     if status == 404:
         detail = f"nothing at {request.path}; GET / lists the service's resources"
-    elif status == 413:
-        limit = current_app.config.get("MAX_CONTENT_LENGTH") or 0
-        detail = (f"the upload is larger than the limit of {limit // (1024 * 1024)} MB "
-                  "(GRIDSVC_MAX_UPLOAD_MB)")
     title = error.name if slug == "http-error" else None
     response = problem_response(status, slug, detail, title=title)
     if isinstance(error, MethodNotAllowed) and error.valid_methods:
@@ -161,6 +185,27 @@ def _unexpected(error: Exception) -> Response:
     )
 
 
+DATABASE_RETRY_AFTER_S = 5
+
+
+def database_unavailable(detail: str) -> Response:
+    """503 database-unavailable with Retry-After."""
+    response = problem_response(503, "database-unavailable", detail)
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+    return response
+
+
+def _database_error(error: SQLAlchemyError) -> Response:
+    """The database is down or busy: 503 to retry (the pool reconnects by itself, see
+    ``storage.engine``); any other database error is unexpected."""
+    if not is_unavailable(error):
+        return _unexpected(error)
+    current_app.logger.warning("database unavailable on %s %s: %s", request.method,
+                               request.path, error)
+    return database_unavailable("the database cannot be reached or is busy; retry in a few "
+                                "seconds")
+
+
 def _basemap_error(exc: BasemapError) -> Response:
     """The configured base map cannot serve this page (e.g. gcj02 tiles under unshifted
     overlays): a configuration problem the operator fixes, said plainly."""
@@ -170,5 +215,6 @@ def _basemap_error(exc: BasemapError) -> Response:
 def register_problem_handlers(app: Flask) -> None:
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(BasemapError, _basemap_error)
+    app.register_error_handler(SQLAlchemyError, _database_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

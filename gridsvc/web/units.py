@@ -3,6 +3,10 @@
 JSON by default; GeoJSON (application/geo+json) when ``?f=geojson`` or the Accept header
 prefers it. Subtrees are always FeatureCollections. The whole tree is ``/api/v1/tree/subtree``
 (not ``/units/subtree``, which would shadow a unit coded "subtree").
+
+Every route needs a token that may read units (admin, planner, staff) and answers within the
+token's subtree (see ``gridsvc.services.tree``): the whole tree of a scoped token is its
+subtree, and a unit outside it is 404, as if it did not exist.
 """
 
 from __future__ import annotations
@@ -11,10 +15,12 @@ from typing import Any
 
 from flask import Blueprint, Response, request, url_for
 
+from gridsvc.access import Permission
 from gridsvc.services import tree
 from gridsvc.services.errors import InvalidInput
 from gridsvc.services.tree import UnitPage
 from gridsvc.web import current_services
+from gridsvc.web.auth import require
 from gridsvc.web.geojson import (
     GEOJSON,
     feature,
@@ -52,6 +58,7 @@ def unit_etag(code: str, version: int) -> str:
 
 @bp.get("/units")
 def list_units() -> Response:
+    viewer = require(Permission.READ_UNITS)
     geojson = wants_geojson()
     page = tree.list_units(
         current_services(),
@@ -62,6 +69,7 @@ def list_units() -> Response:
         limit=int_arg("limit", 100),
         offset=int_arg("offset", 0),
         with_geometry=geojson or bool_arg("geometry"),
+        viewer=viewer,
     )
     if geojson:
         links = [
@@ -83,9 +91,11 @@ def list_units() -> Response:
 
 @bp.get("/units/<code>")
 def get_unit(code: str) -> Response:
+    viewer = require(Permission.READ_UNITS)
     geojson = wants_geojson()
     with_geometry = geojson or bool_arg("geometry")
-    detail = tree.get_unit(current_services(), code, with_geometry=with_geometry)
+    detail = tree.get_unit(current_services(), code, with_geometry=with_geometry,
+                           viewer=viewer)
     extra: dict[str, Any] = {
         "ancestors": detail.ancestors,
         "children": detail.children,
@@ -101,21 +111,23 @@ def get_unit(code: str) -> Response:
 
 @bp.get("/units/<code>/children")
 def children(code: str) -> Response:
+    viewer = require(Permission.READ_UNITS)
     geojson = wants_geojson()
     with_geometry = geojson or bool_arg("geometry")
-    views = tree.children(current_services(), code, with_geometry=with_geometry)
+    views = tree.children(current_services(), code, with_geometry=with_geometry, viewer=viewer)
     if geojson:
         return negotiated(feature_collection(views), True)
     return negotiated({"items": [plain(v, with_geometry) for v in views]}, False)
 
 
 def _subtree(code: str | None) -> Response:
+    viewer = require(Permission.READ_UNITS)
     svc = current_services()
     try:
         max_level = tree.resolve_level(svc.hierarchy, text_arg("max_level"))
     except InvalidInput as exc:  # the resolver names "level"; here the parameter is max_level
         raise InvalidInput(exc.detail, field="max_level") from None
-    views = tree.subtree(svc, code, max_level=max_level)
+    views = tree.subtree(svc, code, max_level=max_level, viewer=viewer)
     return json_response(feature_collection(views), mimetype=GEOJSON)
 
 

@@ -3,7 +3,8 @@
  * Pick a unit, edit its polygon with Leaflet.draw (or draw a new one), "Check" asks
  * POST /api/v1/units/<code>/geometry/check for the failing rules and the members who would
  * move, "Save" sends PUT /api/v1/units/<code>/geometry with If-Match (the unit's ETag).
- * Coordinates are wgs84 GeoJSON throughout. The staff token stays in sessionStorage.
+ * Coordinates are wgs84 GeoJSON throughout. The planner's token (sent as
+ * "Authorization: Bearer") stays in sessionStorage, for this tab only.
  *
  * GridEditor.start({map, drawn, unit}) wires the page and returns the editor, also exposed
  * as window.gridsvcEditor: layer() is the polygon being edited, check()/save()/load(code)
@@ -12,7 +13,7 @@
 (function () {
   "use strict";
 
-  const TOKEN_KEY = "gridsvc.staffToken";
+  const TOKEN_KEY = "gridsvc.token";
   const STYLE = {
     unit: {color: "#d9480f", weight: 3, fillOpacity: 0.15},
     sibling: {color: "#1c7ed6", weight: 2, fillOpacity: 0.05},
@@ -46,6 +47,7 @@
     this.context = L.featureGroup().addTo(map); // parent, siblings, children
     this.problems = L.featureGroup().addTo(map);
     this.lastCheck = null;
+    this.wanted = null; // a unit that could not be loaded yet (no token): loaded on entry
     this.wire();
     if (initialCode) this.load(initialCode);
   }
@@ -86,6 +88,9 @@
     $("ed-token").value = sessionStorage.getItem(TOKEN_KEY) || "";
     $("ed-token").addEventListener("input", function () {
       sessionStorage.setItem(TOKEN_KEY, self.token());
+    });
+    $("ed-token").addEventListener("change", function () {
+      if (self.wanted && !self.unit) self.load(self.wanted);
     });
     $("ed-search-form").addEventListener("submit", function (e) {
       e.preventDefault();
@@ -171,9 +176,15 @@
     this.status("Loading " + code + "…", "");
     const resp = await this.api("GET", "/api/v1/units/" + encodeURIComponent(code) + "?f=geojson");
     if (resp.status !== 200) {
-      this.status((resp.data && resp.data.detail) || "cannot load " + code, "error");
+      this.wanted = code;
+      if (resp.status === 401 || resp.status === 403) {
+        this.showProblem(resp);
+      } else {
+        this.status((resp.data && resp.data.detail) || "cannot load " + code, "error");
+      }
       return;
     }
+    this.wanted = null;
     const feature = resp.data;
     this.unit = feature.properties;
     this.etag = resp.etag;
@@ -328,7 +339,9 @@
   Editor.prototype.showProblem = function (resp) {
     const p = resp.data || {};
     let hint = "";
-    if (resp.status === 401 || resp.status === 403) hint = " Enter the staff token above.";
+    if (resp.status === 401) hint = " Enter a planner token above.";
+    if (resp.status === 403) hint = " This token may not edit this unit: use a planner token " +
+      "whose subtree holds it.";
     this.status("Error " + resp.status + ": " + (p.detail || p.title || "") + hint, "error");
     if (p.report) this.showReport(p.report, [], "would move");
   };
