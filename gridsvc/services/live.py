@@ -6,6 +6,10 @@ differs from the one the value was built at, it builds a new value and replaces 
 a single reference assignment. Readers never see a half-built value (while one thread rebuilds,
 the others go on answering from the old one), and every worker process notices changes made by
 any other process within ``check_seconds`` (``GRIDSVC_INDEX_CHECK_SECONDS``).
+
+When the database cannot be reached for the check (``storage.engine.is_unavailable``), a value
+already built goes on answering (the public lookup stays up through a database outage, with
+the boundaries as last read) and the check is tried again after ``check_seconds``.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from gridsvc.storage import units as q
-from gridsvc.storage.engine import Database
+from gridsvc.storage.engine import Database, is_unavailable
 
 T = TypeVar("T")
 
@@ -49,7 +53,13 @@ class Live(Generic[T]):
             self._lock.acquire()
         try:
             if self._value is None or time.monotonic() - self._checked >= self.check_seconds:
-                stored = self._stored_revision()
+                try:
+                    stored = self._stored_revision()
+                except Exception as exc:
+                    if self._value is None or not is_unavailable(exc):
+                        raise
+                    self._checked = time.monotonic()
+                    return self._value
                 if self._value is None or stored != self._revision:
                     built = self.build()
                     self._value, self._revision = built, stored  # the atomic swap
