@@ -96,3 +96,17 @@ def sign_in(client: FlaskClient, settings: Settings, role: str = "admin",
     override the header); returns the client."""
     client.environ_base["HTTP_AUTHORIZATION"] = bearer(settings, role, unit)["Authorization"]
     return client
+
+
+def store_sample(url: str, instance_dir: Path) -> None:
+    """Migrate the database at ``url`` and store the small tree in it."""
+    from gridsvc.services.boundaries import import_records
+    from gridsvc.services.context import Services
+    from gridsvc.storage.schema import upgrade
+
+    svc = Services.from_settings(Settings(database_url=url, instance_dir=instance_dir))
+    try:
+        upgrade(svc.db)
+        assert import_records(svc, sample_records()).stored
+    finally:
+        svc.close()

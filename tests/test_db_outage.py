@@ -16,17 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from api_support import B1, app_client, sample_records
+from api_support import B1, app_client, store_sample
 from conftest import _start_throwaway_cluster
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from gridsvc.services.boundaries import import_records
-from gridsvc.services.context import Services
 from gridsvc.settings import Settings
 from gridsvc.storage.engine import is_unavailable
-from gridsvc.storage.schema import upgrade
 
 BINDIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 IN_B1 = "/api/v1/lookup?lon=120.9007&lat=32.0007&coordsys=wgs84"
@@ -75,12 +72,7 @@ def private_pg(tmp_path: Path) -> Iterator[tuple[str, Cluster]]:
         admin.dispose()
         url = make_url(admin_url).set(database="gridsvc_outage").render_as_string(
             hide_password=False)
-        svc = Services.from_settings(Settings(database_url=url, instance_dir=tmp_path))
-        try:
-            upgrade(svc.db)
-            assert import_records(svc, sample_records()).stored
-        finally:
-            svc.close()
+        store_sample(url, tmp_path)
         yield url, cluster
     finally:
         cluster.pg_ctl("-m", "immediate", "stop", check=False)

@@ -15,16 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from api_support import B1, sample_records, write_geojson
+from api_support import B1, sample_records, store_sample, write_geojson
 from click.testing import CliRunner
 
 from gridsvc.cli import cli
 from gridsvc.cli import server as server_cli
 from gridsvc.cli.server import GunicornServer, ServeOptions
-from gridsvc.services.boundaries import import_records
-from gridsvc.services.context import Services
-from gridsvc.settings import Settings
-from gridsvc.storage.schema import upgrade
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import http_load
@@ -74,12 +70,7 @@ def get(port: int, path: str) -> tuple[int, bytes]:
 @pytest.fixture
 def database(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'serve.sqlite'}"
-    svc = Services.from_settings(Settings(database_url=url, instance_dir=tmp_path))
-    try:
-        upgrade(svc.db)
-        assert import_records(svc, sample_records()).stored
-    finally:
-        svc.close()
+    store_sample(url, tmp_path)
     return url
 
 
@@ -98,8 +89,9 @@ def server(database: str, tmp_path: Path) -> Iterator[tuple[int, Path]]:
         deadline = time.monotonic() + STARTUP_S
         while True:
             assert proc.poll() is None, log.read_text()
-            try:
-                if get(port, "/healthz")[0] == 200:
+            try:  # up, and both workers booted (the first may answer before the second)
+                if get(port, "/healthz")[0] == 200 and log.read_text().count(
+                        "Booting worker") == 2:
                     break
             except OSError:
                 pass

@@ -22,10 +22,14 @@ ROAD_ENDINGS = "路街巷道弄"  # the last character of a road name, before a 
 
 _DASHES = re.compile(r"[—–‐‑‒―－~～]")
 _NOISE = re.compile(r"[^\w#\-]|_")
-# A number (Chinese or Arabic, optionally after 第) right before a slot marker.
-_SLOT_NUMBER = re.compile(rf"第?([{_CN}]+|\d+)(?=号楼|#|栋|幢|座|单元|室|层|期|户)")
+# A Chinese numeral right before a slot marker (taken whole: the lookbehind keeps a long run
+# from being tried at every position, which would be quadratic).
+_SLOT_NUMBER_CN = re.compile(rf"(?<![{_CN}])([{_CN}]+)(?=号楼|#|栋|幢|座|单元|室|层|期|户)")
+# 第 before an Arabic slot number, dropped last: earlier steps may put a marker after it
+# (第3-2-301) or join its number with another (第0四层), and normalising twice must change nothing.
+_ORDINAL = re.compile(r"(?<!第)第+(\d+)(?=栋|单元|室|层|期|户)")
 _DOOR_NUMBER_CN = re.compile(rf"(?<=[{ROAD_ENDINGS}])第?([{_CN}]+)(?=号)")
-_BUILDING_MARKER = re.compile(r"(?<=[0-9A-Z])(?:号楼|#楼|栋楼|幢楼|#|幢|座|栋)")
+_BUILDING_MARKER = re.compile(r"(?<=[0-9A-Z])(?:号楼|#|幢|座|栋)楼*")  # 3栋楼, 3座楼楼
 _DASH_BUILDING_UNIT_ROOM = re.compile(
     rf"(?<![\d\-{ROAD_ENDINGS}])(\d+[A-Z]?)-(\d+)-(\d+)室?$"
 )
@@ -61,11 +65,12 @@ def normalize(text: str) -> str:
     s = unicodedata.normalize("NFKC", text).upper()
     s = _DASHES.sub("-", s)
     s = _NOISE.sub("", s)
-    s = _SLOT_NUMBER.sub(lambda m: chinese_to_arabic(m.group(1)), s)
+    s = _SLOT_NUMBER_CN.sub(lambda m: chinese_to_arabic(m.group(1)), s)
     s = _DOOR_NUMBER_CN.sub(lambda m: chinese_to_arabic(m.group(1)), s)
     s = _BUILDING_MARKER.sub("栋", s)
     s = _DASH_BUILDING_UNIT_ROOM.sub(r"\1栋\2单元\3室", s)
     s = _DASH_UNIT_ROOM.sub(r"栋\1单元\2室", s)
     s = _DOOR_WITHOUT_HAO.sub(r"\1号", s)
     s = _HAO_BEFORE_UNIT.sub(r"\1栋", s)
-    return _ROOM_HAO.sub(r"\1室", s)
+    s = _ROOM_HAO.sub(r"\1室", s)
+    return _ORDINAL.sub(r"\1", s)

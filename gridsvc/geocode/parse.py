@@ -11,6 +11,7 @@ passes in. Names are kept as written (normalised); compare places with ``place_s
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -49,10 +50,12 @@ _ROAD = re.compile(rf"{_ROAD_CHAR}{{1,12}}?(?:{_ROAD_SUFFIX})")
 _ROAD_DOOR = re.compile(rf"({_ROAD_CHAR}{{1,12}}?(?:{_ROAD_SUFFIX})){_DOOR_NUMBER}")
 _NAME_DOOR = re.compile(rf"((?:(?![号栋省市区县])[{_CJK}]){{2,12}}?){_DOOR_NUMBER}")
 _DOOR = re.compile(_DOOR_NUMBER)
-_BUILDING = re.compile(r"([A-Z]?\d+[A-Z]?|[A-Z])栋")
-_UNIT = re.compile(r"(\d+)单元")
+# Searched patterns start a digit run at its beginning ((?<!\d)): the same matches, in linear
+# rather than quadratic time on long runs of digits.
+_BUILDING = re.compile(r"([A-Z]?(?<!\d)\d+[A-Z]?|[A-Z])栋")
+_UNIT = re.compile(r"(?<!\d)(\d+)单元")
 _FLOOR = re.compile(r"\d+(?:层|楼)")
-_ROOM = re.compile(r"(\d+[A-Z]?)(?:室|房|户)")
+_ROOM = re.compile(r"(?<!\d)(\d+[A-Z]?)(?:室|房|户)")
 _BARE_ROOM = re.compile(r"(\d+[A-Z]?)(?:室|房|户)?")
 _LEADING_ZEROS = re.compile(r"^0+(?=\d)")
 _HAS_NAME = re.compile(rf"[{_CJK}A-Z]")
@@ -169,6 +172,12 @@ def _canonical_building(text: str) -> str:
     return _LEADING_ZEROS.sub("", text)
 
 
+def _canonical_number(digits: str) -> str:
+    """ASCII digits without leading zeros, as ``str(int(digits))`` but without its limit of
+    4,300 digits (a longer number in a typed address raised ValueError)."""
+    return _LEADING_ZEROS.sub("", "".join(str(unicodedata.decimal(ch)) for ch in digits))
+
+
 def _parse_tail(s: str) -> dict[str, str | None]:
     """compound, building, unit, room and rest from what follows the road and door number."""
     marks = [m for m in (_BUILDING.search(s), _UNIT.search(s), _ROOM.search(s)) if m]
@@ -183,7 +192,7 @@ def _parse_tail(s: str) -> dict[str, str | None]:
         parts["building"] = _canonical_building(m.group(1))
         tail = tail[m.end():]
     if m := _UNIT.match(tail):
-        parts["unit"] = str(int(m.group(1)))
+        parts["unit"] = _canonical_number(m.group(1))
         tail = tail[m.end():]
     rest = ""
     if m := _FLOOR.match(tail):

@@ -3,6 +3,7 @@ an application/problem+json ``type`` (``/problems/<slug>``) and the CLI prints."
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -66,3 +67,12 @@ class ArchiveTooLarge(ServiceError):
     slug = "archive-too-large"
     title = "Archive too large to unpack"
     status = 413
+
+
+def refuse_unknown(given: object, known: Iterable[str], noun: str) -> None:
+    """InvalidInput naming the first key of ``given`` that is not in ``known``."""
+    allowed = list(known)
+    unknown = sorted(set(given) - set(allowed))  # type: ignore[call-overload]
+    if unknown:
+        raise InvalidInput(f"unknown {noun} {', '.join(unknown)}; the {noun} are "
+                           f"{', '.join(allowed)}", field=unknown[0])

@@ -247,7 +247,7 @@ def number_of(value: Any, name: str) -> float:
         raise InvalidInput(f"{name} must be a number, got {value!r}", field=name)
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
         raise InvalidInput(f"{name} must be a number, got {value!r}", field=name) from None
 
 
@@ -418,6 +418,8 @@ def resolve_address(svc: Services, address: str,
     """Match an address; the building row it names, or -1 when not confidently matched."""
     if not isinstance(address, str) or not address.strip():
         raise InvalidInput("address is empty: give the home address as text", field="address")
+    if district is not None and not isinstance(district, str):  # a batch item's JSON
+        raise InvalidInput(f"district must be text, got {district!r}", field="district")
     result = svc.geocoder.current().match(address, district=district)
     if result.status != "matched" or result.entry is None:
         return result, -1

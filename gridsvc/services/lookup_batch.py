@@ -190,10 +190,10 @@ def _only_points(items: list[Any]) -> _Points | None:
         raw = [item["coordsys"] for item in items]
     except (KeyError, TypeError):
         return None
-    names = set(raw)
     if not (set(map(type, lon)) <= _NUMBER and set(map(type, lat)) <= _NUMBER
             and set(map(type, raw)) <= {str}) or any("address" in item for item in items):
         return None
+    names = set(raw)  # after the type check: a coordsys {} or [] is unhashable
     try:
         systems = {name: parse_coordsys(name) for name in names}
     except CoordSysError:

@@ -46,7 +46,7 @@ from gridsvc.access import Principal
 from gridsvc.privacy import mask_name, mask_phone
 from gridsvc.services import scope
 from gridsvc.services.context import Services
-from gridsvc.services.errors import Conflict, InvalidInput, NotFound
+from gridsvc.services.errors import Conflict, InvalidInput, NotFound, refuse_unknown
 from gridsvc.services.member_assignment import (
     Assignment,
     MemberInput,
@@ -279,10 +279,7 @@ def update_member(svc: Services, member_id: int, data: Mapping[str, Any],
     unchanged). A scoped viewer may not move a member out of their subtree."""
     if not isinstance(data, Mapping):
         raise InvalidInput("the body must be a JSON object", field="body")
-    unknown = sorted(set(data) - set(INPUT_KEYS))
-    if unknown:
-        raise InvalidInput(f"unknown fields {', '.join(unknown)}; fields are "
-                           f"{', '.join(INPUT_KEYS)}", field=unknown[0])
+    refuse_unknown(data, INPUT_KEYS, "fields")
     with svc.db.session() as session:
         member = _get(session, member_id, viewer)
         merged = _stored_input(member) | dict(data)

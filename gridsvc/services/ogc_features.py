@@ -40,6 +40,7 @@ from gridsvc.services.errors import (
     ServiceError,
     ValidationFailed,
     VersionConflict,
+    refuse_unknown,
 )
 from gridsvc.services.tree import UnitView, unit_props
 from gridsvc.storage import units as q
@@ -289,10 +290,7 @@ def _properties(feature: Mapping[str, Any]) -> dict[str, Any]:
     props = feature.get("properties") or {}
     if not isinstance(props, dict):
         raise InvalidInput("properties must be a JSON object", field="properties")
-    unknown = sorted(set(props) - set(PROPERTIES))
-    if unknown:
-        raise InvalidInput(f"unknown properties {', '.join(unknown)}; a feature has "
-                           f"{', '.join(PROPERTIES)}", field=unknown[0])
+    refuse_unknown(props, PROPERTIES, "properties")
     for key, kind in WRITABLE.items():
         value = props.get(key)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):

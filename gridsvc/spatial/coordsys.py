@@ -330,7 +330,7 @@ def _in_blocks(convert, lon: np.ndarray, lat: np.ndarray, system: str):
 def _as_float(value: Any, name: str) -> float:
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an int beyond any float
         raise CoordSysError(f"{name} must be a number, got {value!r}") from None
 
 
@@ -339,7 +339,7 @@ def _as_arrays(lon: Any, lat: Any) -> tuple[np.ndarray, np.ndarray]:
     try:
         lon_a = np.array(lon, dtype=np.float64, ndmin=1)
         lat_a = np.array(lat, dtype=np.float64, ndmin=1)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:
         raise CoordSysError(f"lon and lat must be arrays of numbers: {exc}") from None
     if lon_a.ndim != 1 or lon_a.shape != lat_a.shape:
         raise CoordSysError(

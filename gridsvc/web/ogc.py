@@ -13,6 +13,7 @@ other read needs ``read-units`` and sees only the token's subtree, writes need
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -359,23 +360,21 @@ def create_item(collection_id: str) -> Response:
 
 @bp.put("/collections/<collection_id>/items/<feature_id>")
 def replace_item(collection_id: str, feature_id: str) -> Response:
-    viewer = require(Permission.EDIT_BOUNDARIES)
-    svc = current_services()
-    level = ogc.collection_level(svc, collection_id)
-    data = _body()
-    result = ogc.replace(svc, level, feature_id, data, if_match=_if_match(feature_id),
-                         viewer=viewer)
-    return _written(result, level)
+    return _rewrite(ogc.replace, collection_id, feature_id)
 
 
 @bp.patch("/collections/<collection_id>/items/<feature_id>")
 def update_item(collection_id: str, feature_id: str) -> Response:
+    return _rewrite(ogc.update, collection_id, feature_id)
+
+
+def _rewrite(write: Callable[..., Any], collection_id: str, feature_id: str) -> Response:
+    """A replace (PUT) or update (PATCH) of one feature."""
     viewer = require(Permission.EDIT_BOUNDARIES)
     svc = current_services()
     level = ogc.collection_level(svc, collection_id)
     data = _body()
-    result = ogc.update(svc, level, feature_id, data, if_match=_if_match(feature_id),
-                        viewer=viewer)
+    result = write(svc, level, feature_id, data, if_match=_if_match(feature_id), viewer=viewer)
     return _written(result, level)
 
 
