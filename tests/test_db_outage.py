@@ -61,7 +61,8 @@ class Cluster:
 def private_pg(tmp_path: Path) -> Iterator[tuple[str, Cluster]]:
     """A migrated PostGIS database holding the sample tree, on a cluster of its own."""
     if not BINDIRS:
-        pytest.skip("no Debian PostgreSQL binaries to start a private cluster")
+        pytest.fail("no Debian PostgreSQL binaries to start a private cluster (make test "
+                    "installs postgresql-15)")
     port = free_port()
     admin_url, folder = _start_throwaway_cluster(port)
     cluster = Cluster(folder, port)
