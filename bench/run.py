@@ -28,8 +28,10 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -102,46 +104,45 @@ def add_postgis(report: Report, case: Case, index: IndexRun) -> None:
     report.notes += notes
 
 
+def _measured(report: Report, what: str, measure: Callable[[], Any]) -> Any:
+    """``measure()``, or None with a note: a part that fails (no server, no Chromium) is
+    figures missing, not a crash."""
+    try:
+        return measure()
+    except Exception as exc:
+        traceback.print_exc()
+        report.notes.append(f"{what} figures skipped: {exc}")
+        return None
+
+
 def add_http(report: Report, lon: np.ndarray, lat: np.ndarray, sizes: Sizes) -> None:
     from http_load import http_figures
 
-    try:
-        figures, notes = http_figures(lon, lat, sizes.scale, SEED, sizes.http_seconds,
-                                      sizes.batches)
-    except Exception as exc:  # a server that fails is a figure missing, not a crash
-        traceback.print_exc()
-        report.notes.append(f"HTTP figures skipped: {exc}")
-        return
-    report.figures += figures
-    report.notes += notes
+    found = _measured(report, "HTTP", lambda: http_figures(
+        lon, lat, sizes.scale, SEED, sizes.http_seconds, sizes.batches))
+    if found is not None:
+        report.figures += found[0]
+        report.notes += found[1]
 
 
 def add_maps(report: Report, sizes: Sizes) -> None:
     from bench_maps import map_figures
 
-    try:
-        figures, notes = map_figures(("small",) if sizes.scale == "small" else ("small", "city"),
-                                     SEED)
-    except Exception as exc:  # no Chromium or Playwright is a figure missing, not a crash
-        traceback.print_exc()
-        report.notes.append(f"map figures skipped: {exc}")
-        return
-    report.figures += figures
-    report.notes += notes
+    scales = ("small",) if sizes.scale == "small" else ("small", "city")
+    found = _measured(report, "map", lambda: map_figures(scales, SEED))
+    if found is not None:
+        report.figures += found[0]
+        report.notes += found[1]
 
 
 def add_load(report: Report, sizes: Sizes) -> None:
     from load_mix import load_test
 
-    try:
-        test = load_test(sizes.load_requests)
-    except Exception as exc:  # a server that fails is a figure missing, not a crash
-        traceback.print_exc()
-        report.notes.append(f"load figures skipped: {exc}")
-        return
-    report.figures += test.figures()
-    report.checks += test.checks()
-    report.notes += test.notes
+    test = _measured(report, "load", lambda: load_test(sizes.load_requests))
+    if test is not None:
+        report.figures += test.figures()
+        report.checks += test.checks()
+        report.notes += test.notes
 
 
 def main(argv: list[str] | None = None) -> int:
