@@ -124,17 +124,23 @@ LINK = {
                    "type": {"type": "string"}, "title": {"type": "string"}},
 }
 
-FEATURE = {
-    "type": "object",
-    "required": ["type", "id", "geometry", "properties"],
-    "properties": {
-        "type": {"const": "Feature"},
-        "id": {"type": "string", "description": "The unit code"},
-        "geometry": {"oneOf": [_ref("Geometry"), {"type": "null"}]},
-        "properties": {"allOf": [_ref("Unit")], "description":
-                       "The unit; households add service_area as a GeoJSON geometry"},
-    },
-}
+def unit_feature(properties: dict[str, Any]) -> dict[str, Any]:
+    """A GeoJSON Feature schema of one unit (id = its code) with these ``properties``."""
+    return {
+        "type": "object",
+        "required": ["type", "id", "geometry", "properties"],
+        "properties": {
+            "type": {"const": "Feature"},
+            "id": {"type": "string", "description": "The unit code"},
+            "geometry": {"oneOf": [_ref("Geometry"), {"type": "null"}]},
+            "properties": properties,
+        },
+    }
+
+
+FEATURE = unit_feature({"allOf": [_ref("Unit")], "description":
+                        "The unit; households add service_area as a GeoJSON geometry"})
+
 
 def feature_collection(feature: str, **extra: Any) -> dict[str, Any]:
     """A FeatureCollection schema whose features are ``feature``, plus ``extra`` members."""

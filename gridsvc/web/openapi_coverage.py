@@ -18,6 +18,7 @@ from gridsvc.web.openapi import (
     _problems,
     _ref,
     feature_collection,
+    unit_feature,
 )
 
 _COUNT_DOCS = {
@@ -66,18 +67,9 @@ SUMMARY = {
     "properties": FIGURES,
 }
 
-COVERAGE_FEATURE = {
-    "type": "object",
-    "required": ["type", "id", "geometry", "properties"],
-    "properties": {
-        "type": {"const": "Feature"},
-        "id": {"type": "string", "description": "The unit code"},
-        "geometry": {"oneOf": [_ref("Geometry"), {"type": "null"}]},
-        "properties": {"allOf": [_ref("CoverageItem")], "type": "object", "properties": {
-            "role": {"enum": ["unit", "child"],
-                     "description": "With ?unit=: the unit itself or one of its children"}}},
-    },
-}
+COVERAGE_FEATURE = unit_feature({"allOf": [_ref("CoverageItem")], "type": "object", "properties": {
+    "role": {"enum": ["unit", "child"],
+             "description": "With ?unit=: the unit itself or one of its children"}}})
 
 COVERAGE_COLLECTION = feature_collection("CoverageFeature", summary=_ref("CoverageSummary"))
 
