@@ -6,6 +6,9 @@
   Excel on Chinese Windows writes as "CSV". Any other encoding must be re-saved as UTF-8.
 - XLSX: the first worksheet, read with openpyxl. Whole numbers stored as floats (a phone typed
   into a number cell) come back without ".0".
+- Every cell obeys ``gridsvc.validation.text_rules`` (valid Unicode, no control characters,
+  at most ``TEXT_MAX`` characters), else the whole file is refused naming the row and column:
+  a line break or tab inside a cell (Excel's Alt+Enter) reads as a space first.
 - Columns are matched to fields through an alias table after normalising the header (NFKC,
   so full-width letters become half-width; spaces removed; lower case). The first column that
   matches a field wins; columns matching no field are ignored but kept in each row's raw data.
@@ -20,12 +23,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from gridsvc.validation.text_rules import TEXT_MAX, text_problem
+
 SUFFIXES = (".csv", ".xlsx")
 ENCODINGS = ("utf-8-sig", "gb18030")
 
 
 class RosterError(ValueError):
-    """The file cannot be read as a roster; the message names the file and says why."""
+    """The file cannot be read as a roster; the message names the file and says why, ``row``
+    and ``field`` (the column) where one cell is at fault."""
+
+    def __init__(self, message: str, *, row: int | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(message)
+        self.row = row
+        self.field = field
 
 
 @dataclass
@@ -64,6 +76,8 @@ def read_roster(path: Path, aliases: Mapping[str, Sequence[str]],
         raise RosterError(f"{name}: a roster must be a {' or '.join(SUFFIXES)} file")
     if not table:
         raise RosterError(f"{name}: the file is empty; the first row must be the header")
+    table = [[_clean_cell(cell, number, name, table[0], i) for i, cell in enumerate(cells)]
+             for number, cells in enumerate(table, start=1)]
     columns = [c.strip() for c in table[0]]
     fields: dict[str, str] = {}
     by_key = {header_key(a): f for f, names in aliases.items() for a in (f, *names)}
@@ -87,13 +101,34 @@ def read_roster(path: Path, aliases: Mapping[str, Sequence[str]],
     return Roster(name, columns, fields, rows)
 
 
+_CELL_BREAKS = str.maketrans("\r\n\t", "   ")
+
+
+def _clean_cell(cell: str, row: int, name: str, header: Sequence[str], position: int) -> str:
+    """A cell with its line breaks and tabs as spaces, or RosterError naming row and column
+    when it breaks the text rules."""
+    cell = cell.translate(_CELL_BREAKS)
+    reason = text_problem(cell, TEXT_MAX)
+    if reason is None:
+        return cell
+    column = header[position].translate(_CELL_BREAKS).strip() if row > 1 else ""
+    label = column or f"column {position + 1}"
+    raise RosterError(f"{name}: row {row}, {label}: the cell {reason}", row=row, field=label)
+
+
 def _csv_table(data: bytes, name: str) -> list[list[str]]:
     for encoding in ENCODINGS:
         try:
             text = data.decode(encoding)
         except UnicodeDecodeError:
             continue
-        return list(csv.reader(io.StringIO(text, newline="")))
+        reader = csv.reader(io.StringIO(text, newline=""))
+        try:
+            return list(reader)
+        except csv.Error as exc:  # a cell past csv's field limit, a NUL in older Pythons
+            row = reader.line_num
+            raise RosterError(f"{name}: row {row} cannot be read as CSV ({exc}); a cell may "
+                              f"hold at most {TEXT_MAX:,} characters", row=row) from None
     raise RosterError(f"{name}: the text is neither UTF-8 nor GBK/GB18030; save it as "
                       "CSV UTF-8")
 

@@ -44,6 +44,7 @@ from gridsvc.storage import units as q
 from gridsvc.storage.models import SRID, Member, Unit
 from gridsvc.validation.report import Problem, Report
 from gridsvc.validation.rules import ExistingUnit, validate_records
+from gridsvc.validation.text_rules import first_bad_text, limits_of, text_problem
 
 Progress = Callable[[str, int, int], None]
 BOUNDARIES = q.BOUNDARIES
@@ -77,14 +78,32 @@ class ImportOutcome:
         }
 
 
+# A record's text fields and the unit column each is stored in (its length is the limit).
+RECORD_COLUMNS = {"code": "code", "parent_code": "code", "name": "name", "leader": "leader_name",
+                  "phone": "leader_phone", "address": "address"}
+
+
 def _code_problems(records: Sequence[BoundaryRecord]) -> list[Problem]:
-    """Codes become path segments: refuse the characters that would break them."""
-    return [
+    """Codes become path segments: refuse the characters that would break them; and every
+    text obeys ``gridsvc.validation.text_rules`` (rule ``bad-text``: valid Unicode, no control
+    characters, at most the column's length; free properties as free text)."""
+    problems = [
         Problem("error", "bad-value", f"code {r.code!r} may not contain '/' or spaces",
                 code=r.code, row=r.row, layer=r.layer, field="code")
         for r in records
         if r.code and ("/" in r.code or any(ch.isspace() for ch in r.code))
     ]
+    limits = limits_of(Unit)
+    for r in records:
+        found = [(f, reason) for f, column in RECORD_COLUMNS.items()
+                 if isinstance(value := getattr(r, f), str)
+                 and (reason := text_problem(value, limits[column]))]
+        if r.properties and (bad := first_bad_text(r.properties)):
+            found.append((f"properties.{bad[0]}", bad[1]))
+        code = r.code if isinstance(r.code, str) and not text_problem(r.code, None) else None
+        problems.extend(Problem("error", "bad-text", f"{field} {reason}", code=code, row=r.row,
+                                layer=r.layer, field=field) for field, reason in found)
+    return problems
 
 
 def _existing_context(

@@ -26,7 +26,9 @@ from gridsvc.services.registration import (
     read_point,
     split_list,
     text,
+    text_problems,
 )
+from gridsvc.storage.models import Member
 from gridsvc.validation.report import Problem
 
 ROLES = ("楼栋长", "党员先锋")
@@ -81,12 +83,14 @@ def read_member(values: Mapping[str, Any], row: int | None = None
                 "give a home address or a point (lon, lat and coordsys)")
     if problems or name is None or phone is None:
         return None, problems
-    return MemberInput(
+    inp = MemberInput(
         name=name, phone=phone, party_org=text(values.get("party_org")),
         work_unit=org_name(values.get("work_unit")), home_address=address, point=point,
         skills=split_list(values.get("skills")), intentions=split_list(values.get("intentions")),
         roles=roles,
-    ), problems
+    )
+    problems = text_problems(inp.columns(), Member, row)
+    return (None if problems else inp), problems
 
 
 # --- assignment --------------------------------------------------------------------------------

@@ -39,8 +39,9 @@ from gridsvc.spatial.coordsys import (
     point_problem,
     to_wgs84,
 )
-from gridsvc.storage.models import RosterImport, RosterRow
+from gridsvc.storage.models import Base, RosterImport, RosterRow
 from gridsvc.validation.report import Problem
+from gridsvc.validation.text_rules import TextRuleError, check_fields, limits_of
 
 if TYPE_CHECKING:
     from gridsvc.geocode.matcher import Gazetteer
@@ -55,6 +56,7 @@ MOBILE = re.compile(r"^1[3-9]\d{9}$")
 _PHONE_NOISE = re.compile(r"[\s\-()（）]")
 _LIST_SEPARATORS = re.compile(r"[、,，;；]")
 MAX_PAGE = 1000
+LIST_FIELDS = ("skills", "intentions", "roles")
 
 Progress = Callable[[str, int, int], None]
 T = TypeVar("T")
@@ -127,6 +129,20 @@ def split_list(value: Any) -> list[str]:
         if word and word not in out:
             out.append(word)
     return out
+
+
+def text_problems(columns: Mapping[str, Any], model: type[Base],
+                  row: int | None = None) -> list[Problem]:
+    """The text rules (``gridsvc.validation.text_rules``) over the values about to be stored
+    in ``model``'s columns: at most the column's length, list fields item by item; a
+    ``bad-text`` problem naming the field, or none."""
+    present = {k: v for k, v in columns.items() if v is not None}
+    try:
+        check_fields(present, limits_of(model), row=row, list_fields=LIST_FIELDS)
+    except TextRuleError as exc:
+        return [Problem("error", "bad-text", f"{exc.field} {exc.reason}", row=row,
+                        field=exc.field)]
+    return []
 
 
 @dataclass(frozen=True)
@@ -322,7 +338,8 @@ def read_rows(
     try:
         roster = read_roster(path, aliases, required, filename)
     except RosterError as exc:
-        raise InvalidInput(str(exc), field="file") from None
+        extra = {"row": exc.row} if exc.row is not None else {}
+        raise InvalidInput(str(exc), field=exc.field or "file", **extra) from None
     inputs: list[R | None] = []
     problems: list[list[Problem]] = []
     for number, raw in roster.rows:

@@ -50,6 +50,7 @@ from gridsvc.services.registration import (
     roster_counts,
     roster_view,
     text,
+    text_problems,
 )
 from gridsvc.spatial.index import PolygonIndex
 from gridsvc.storage import units as q
@@ -98,7 +99,11 @@ def read_org(values: Mapping[str, Any], row: int | None = None
                                 "(lon, lat and coordsys)", row=row, field="office_address"))
     if problems or name is None:
         return None, problems
-    return OrgInput(name, address, point, text(values.get("contact_name")), phone), problems
+    org = OrgInput(name, address, point, text(values.get("contact_name")), phone)
+    problems = text_problems({"name": name, "office_address": address,
+                              "contact_name": org.contact_name, "contact_phone": phone},
+                             WorkOrg, row)
+    return (None if problems else org), problems
 
 
 @dataclass

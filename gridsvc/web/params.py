@@ -11,6 +11,7 @@ from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from gridsvc.services.errors import InvalidInput
+from gridsvc.validation.text_rules import TEXT_MAX, first_bad_text, text_problem
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
@@ -127,50 +128,39 @@ class RowIdConverter(IntegerConverter):
 
 class GridsvcRequest(Request):
     """Flask's request, where a JSON body nested too deeply to decode (a RecursionError: 500)
-    or with a NUL character in any string is refused (400 naming where): no text here may hold
-    one, and PostgreSQL cannot store or compare it."""
+    or with a string (key or value) that breaks ``gridsvc.validation.text_rules`` (a lone
+    surrogate, a control character, longer than ``TEXT_MAX``) is refused: 400 naming where."""
 
     def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
         try:
             value = super().get_json(force=force, silent=silent, cache=cache)
-            where = _nul_at(value, "")
+            found = first_bad_text(value)
         except RecursionError:
             raise InvalidInput("the JSON body is nested too deeply", field="body") from None
-        if where is not None:
-            raise InvalidInput(f"{where} holds a NUL character", field=where)
+        if found is not None:
+            where, reason = found
+            raise InvalidInput(f"{where} {reason}", field=where)
         return value
 
 
-def _nul_at(value: Any, path: str) -> str | None:
-    """Where (``name``, ``[2].address``) the first string holding a NUL character is, or None."""
-    if isinstance(value, str):
-        return (path or "body") if "\x00" in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = _nul_at(key, path) or _nul_at(item, f"{path}.{key}" if path else key)
-            if where is not None:
-                return where.replace("\x00", "")
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            if (where := _nul_at(item, f"{path}[{i}]")) is not None:
-                return where
-    return None
-
-
-def refuse_nul_characters() -> None:
-    """Before every request: a query parameter or path segment holding a NUL character is
-    refused (400 naming it); no text here may hold one, and PostgreSQL cannot store or compare
-    it (a 500 otherwise)."""
+def refuse_bad_text() -> None:
+    """Before every request: a query parameter or path segment that breaks the text rules
+    (a NUL or other control character, longer than ``TEXT_MAX``) is refused, 400 naming it;
+    PostgreSQL cannot store or compare a NUL (a 500 otherwise)."""
     values = [*request.args.items(multi=True), *(request.view_args or {}).items()]
     for name, value in values:
-        if "\x00" in name + (value if isinstance(value, str) else ""):
-            field = name.replace("\x00", "")
-            raise InvalidInput(f"{field} holds a NUL character", field=field)
+        for text, what in ((name, "the parameter name"), (value, None)):
+            if not isinstance(text, str):
+                continue
+            reason = text_problem(text, TEXT_MAX)
+            if reason is not None:
+                field = "".join(ch if ch.isprintable() else "\ufffd" for ch in name[:100])
+                raise InvalidInput(f"{what or field} {reason}", field=field)
 
 
 def install(app: Flask) -> None:
-    """Use ``RowIdConverter`` for ``<int:...>``, ``GridsvcRequest`` and
-    ``refuse_nul_characters``; call before the blueprints are registered."""
+    """Use ``RowIdConverter`` for ``<int:...>``, ``GridsvcRequest`` and ``refuse_bad_text``;
+    call before the blueprints are registered."""
     app.url_map.converters["int"] = RowIdConverter
     app.request_class = GridsvcRequest
-    app.before_request(refuse_nul_characters)
+    app.before_request(refuse_bad_text)

@@ -17,6 +17,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from gridsvc.maps.basemap import BasemapError
 from gridsvc.services.errors import ServiceError
 from gridsvc.storage.engine import is_unavailable
+from gridsvc.validation.text_rules import TextRuleError
 
 PROBLEM_MIMETYPE = "application/problem+json"
 
@@ -206,6 +207,14 @@ def _database_error(error: SQLAlchemyError) -> Response:
                                 "seconds")
 
 
+def _text_rule_error(exc: TextRuleError) -> Response:
+    """A text that breaks ``gridsvc.validation.text_rules`` and reached here unconverted."""
+    extra: dict[str, Any] = {"field": exc.field}
+    if exc.row is not None:
+        extra["row"] = exc.row
+    return problem_response(400, "invalid-input", str(exc), extra=extra)
+
+
 def _basemap_error(exc: BasemapError) -> Response:
     """The configured base map cannot serve this page (e.g. gcj02 tiles under unshifted
     overlays): a configuration problem the operator fixes, said plainly."""
@@ -215,6 +224,7 @@ def _basemap_error(exc: BasemapError) -> Response:
 def register_problem_handlers(app: Flask) -> None:
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(BasemapError, _basemap_error)
+    app.register_error_handler(TextRuleError, _text_rule_error)
     app.register_error_handler(SQLAlchemyError, _database_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
