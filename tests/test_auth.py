@@ -96,15 +96,37 @@ def test_a_scope_must_exist(svc):
         accounts.create_token(svc, "x", "planner", unit="nope")
 
 
-def test_the_cookie_is_honoured_for_reads_only(svc, settings):
+def test_the_cookie_authorises_writes_only_with_its_csrf_token(svc, settings):
     from gridsvc.web.auth import TOKEN_COOKIE
+    from gridsvc.web.csrf import token_for
 
     token, _ = accounts.create_token(svc, "browser", "staff")
+    other, _ = accounts.create_token(svc, "other browser", "staff")
     with app_client(settings) as client:
         client.set_cookie(TOKEN_COOKIE, token)
         assert client.get("/api/v1/members").status_code == 200
-        # a write with only the cookie is the public's: a forged form cannot write
-        assert client.put("/api/v1/members/1", json={"name": "x"}).status_code == 401
+        # a write with only the cookie is refused, naming the missing token
+        refused = client.put("/api/v1/members/999999", json={"name": "x"})
+        assert refused.status_code == 403 and "CSRF" in refused.get_json()["detail"]
+        for wrong in ("", "0" * 64, token, token_for(other)):
+            assert client.put("/api/v1/members/999999", json={"name": "x"},
+                              headers={"X-CSRF-Token": wrong}).status_code == 403
+        # with the token the cookie authorises (the member does not exist: 404, not 401/403)
+        assert client.put("/api/v1/members/999999", json={"name": "x"},
+                          headers={"X-CSRF-Token": token_for(token)}).status_code == 404
+        # a view that stores nothing (not audited) is not opened to the cookie alone
+        check = client.post("/api/v1/boundaries/validate", data={})
+        assert check.status_code == 403 and "CSRF" in check.get_json()["detail"]
+        # a form sends the token as a field: authorised, so the missing file is what is wrong
+        form = client.post("/api/v1/boundaries/validate", data={"csrf_token": token_for(token)})
+        assert form.status_code == 400 and form.get_json()["field"] == "file"
+        # public writes stay public for a signed-in browser
+        lookup = client.post("/api/v1/lookup/batch", json=[{"lon": 0, "lat": 0}])
+        assert lookup.status_code == 200
+    with app_client(settings) as client:  # API clients send the header and no CSRF token
+        client.set_cookie(TOKEN_COOKIE, other)
+        assert client.put("/api/v1/members/999999", json={"name": "x"},
+                          headers={"Authorization": f"Bearer {token}"}).status_code == 404
 
 
 def test_the_cli_makes_lists_and_revokes_tokens(svc, settings, monkeypatch):

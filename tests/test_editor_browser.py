@@ -24,6 +24,7 @@ from shapely.geometry import box, mapping, shape
 from gridsvc.maps.assets import assets_dir, missing_files
 from gridsvc.services.boundaries import import_records
 from gridsvc.settings import Settings
+from gridsvc.web.auth import TOKEN_COOKIE
 
 pytestmark = [pytest.mark.browser, pytest.mark.storage]
 
@@ -144,6 +145,25 @@ def test_editor_round_trip(live_server, page, planner) -> None:
     assert len(page.log.console_errors) == 2
     assert_all_requests_local(page)
     assert screenshot(page, "editor-saved").stat().st_size > 0
+
+
+def test_editor_saves_with_the_sign_in_cookie(live_server, page, planner) -> None:
+    """Signed in at /session and no token typed: the cookie reads, and the page's CSRF token
+    (sent by editor.js as X-CSRF-Token) lets it check and save."""
+    page.context.add_cookies([{"name": TOKEN_COOKIE, "value": planner,
+                               "url": live_server.url("/"), "httpOnly": True,
+                               "sameSite": "Strict"}])
+    open_page(page, live_server.url(f"/maps/editor?unit={G1}"))
+    wait_status(page, "Loaded")
+    assert page.input_value("#ed-token") == ""
+    minx, miny, maxx, maxy = FIXED.bounds
+    set_polygon(page, [(miny, minx), (miny, maxx), (maxy, maxx), (maxy, minx)])
+    page.click("#ed-check")
+    wait_status(page, "Check passed")
+    page.click("#ed-save")
+    wait_status(page, "Saved: version 2")
+    assert stored_geometry(live_server, planner, G1).hausdorff_distance(FIXED) < 1e-7
+    assert_no_console_errors(page)
 
 
 def test_upload_then_search(live_server, page, settings, tmp_path) -> None:

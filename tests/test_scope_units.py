@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -336,7 +337,7 @@ def test_unknown_revoked_and_expired_tokens_are_401(client, settings):
 # -- the browser session -----------------------------------------------------------------------
 
 
-def test_signing_in_sets_an_http_only_strict_cookie_for_reads_only(client, settings, tmp_path):
+def test_signing_in_sets_an_http_only_strict_cookie(client, settings, tmp_path):
     token = bearer(settings, "planner", C1)["Authorization"].removeprefix("Bearer ")
     assert "<form" in client.get("/session").get_data(as_text=True)
     refused = client.post("/session", data={"token": "gs_nope"})
@@ -351,10 +352,14 @@ def test_signing_in_sets_an_http_only_strict_cookie_for_reads_only(client, setti
     assert codes(client.get("/api/v1/units?limit=1000").get_json()) == C1_SUBTREE
     assert client.get("/maps/coverage").status_code == 200
     records = [r for r in sample_records() if r.code in (C1, G1, G2)]
-    checked = client.post("/api/v1/boundaries/validate", **geojson_upload(records, tmp_path))
-    assert checked.status_code == 200  # a check stores nothing: the cookie signs it
-    imported = client.post("/api/v1/boundaries/import", **geojson_upload(records, tmp_path))
-    assert imported.status_code == 401  # a write needs the header
+    for path in ("/api/v1/boundaries/validate", "/api/v1/boundaries/import"):
+        refused = client.post(path, **geojson_upload(records, tmp_path))
+        assert refused.status_code == 403  # a POST needs the page's CSRF token with the cookie
+    page = client.get("/maps/coverage").get_data(as_text=True)
+    csrf = re.search(r'<meta name="csrf-token" content="([0-9a-f]{64})">', page)[1]
+    checked = client.post("/api/v1/boundaries/validate", **geojson_upload(records, tmp_path),
+                          headers={"X-CSRF-Token": csrf})
+    assert checked.status_code == 200
 
     assert client.delete("/session").status_code == 204
     assert client.get("/api/v1/units").status_code == 401

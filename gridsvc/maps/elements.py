@@ -110,7 +110,8 @@ class Legend(MacroElement):
 
 
 class UploadForm(MacroElement):
-    """A form posting a boundary file (multipart ``file``) to ``action`` for validation."""
+    """A form posting a boundary file (multipart ``file``) to ``action`` for validation, with
+    the page's CSRF token (``gridsvc.web.csrf``) as the hidden ``csrf_token`` field."""
 
     _template = Template("""
         {% macro html(this, kwargs) %}
@@ -120,15 +121,17 @@ class UploadForm(MacroElement):
               font:12px sans-serif;border-radius:4px">
           <label>校验边界文件 validate a boundary file (.geojson .gpkg .zip)
             <input type="file" name="file" accept=".geojson,.json,.gpkg,.zip" required></label>
+          <input type="hidden" name="csrf_token" value="{{ this.csrf_token }}">
           <button type="submit">validate</button>
         </form>
         {% endmacro %}
     """)
 
-    def __init__(self, action: str) -> None:
+    def __init__(self, action: str, csrf_token: str | None = None) -> None:
         super().__init__()
         self._name = "UploadForm"
         self.action = html.escape(action)
+        self.csrf_token = html.escape(csrf_token or "")
 
 
 def scale_json(colormap: LinearColormap, nodata: str = "#bdbdbd") -> dict[str, Any]:

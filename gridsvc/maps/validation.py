@@ -85,10 +85,12 @@ def _bounds(collection: dict[str, Any]) -> tuple[float, float, float, float] | N
 
 def validation_map(store: LayerStore, report: Report, *, unit: str | None = None,
                    uploaded: Sequence[BoundaryRecord] | None = None, title: str | None = None,
-                   action: str | None = None, api: str | None = API) -> folium.Map:
+                   action: str | None = None, csrf_token: str | None = None,
+                   api: str | None = API) -> folium.Map:
     """The report's problems over the boundaries (the uploaded file's, or the stored tree's).
 
-    ``action``: where the page's upload form posts a boundary file (none: no form).
+    ``action``: where the page's upload form posts a boundary file (none: no form), with
+    ``csrf_token`` in its hidden ``csrf_token`` field (a browser signed in by cookie needs it).
     """
     problems = problem_features(report.problems)
     uploads = record_features(uploaded) if uploaded is not None else None
@@ -121,6 +123,6 @@ def validation_map(store: LayerStore, report: Report, *, unit: str | None = None
     elements.Legend(heading, [(f"{rule} ({counts[rule]})", c) for rule, c in colours.items()]
                     ).add_to(m)
     if action:
-        elements.UploadForm(action).add_to(m)
+        elements.UploadForm(action, csrf_token).add_to(m)
     return elements.finish(m)
 

@@ -2,9 +2,11 @@
 and ``require(permission)`` at the top of a view.
 
 Browsers showing the map pages may instead hold the token in the ``gridsvc_token`` cookie
-(HttpOnly, SameSite=Strict; set by ``POST /session``), honoured for GET and HEAD and for
-POSTs to views marked ``@checks_only`` (they store nothing, e.g. the validation page's upload
-form): a request that writes must carry the header, so a forged cross-site form cannot write.
+(HttpOnly, SameSite=Strict; set by ``POST /session``), honoured for GET, HEAD and OPTIONS, and
+for any other method only with the cookie's CSRF token (``gridsvc.web.csrf``: the
+``X-CSRF-Token`` header or the ``csrf_token`` form field), so a forged form from another
+origin cannot act with the browser's cookie. ``page_csrf_token()`` is the token a page embeds.
+A request with an Authorization header never uses the cookie and needs no CSRF token.
 
 No header is the public (``gridsvc.access.PUBLIC``). A header that is not a live token is a 401
 /problems/unauthorized with ``WWW-Authenticate: Bearer`` (never silently public, so a client
@@ -14,11 +16,11 @@ without it 403 /problems/forbidden. Tokens are made with ``gridsvc token create`
 
 from __future__ import annotations
 
-from flask import abort, current_app, g, request
+from flask import abort, g, request
 
 from gridsvc.access import PUBLIC, Permission, Principal, Role
 from gridsvc.services.accounts import verify_token
-from gridsvc.web import current_services
+from gridsvc.web import csrf, current_services
 from gridsvc.web.problems import problem_response
 
 TOKEN_COOKIE = "gridsvc_token"
@@ -29,17 +31,20 @@ def current_principal() -> Principal:
     principal = g.get("principal")
     if principal is None:
         header = request.headers.get("Authorization", "")
-        if not header.strip() and (request.method in ("GET", "HEAD") or _stores_nothing()):
-            cookie = request.cookies.get(TOKEN_COOKIE, "")
-            header = f"Bearer {cookie}" if cookie else ""
+        cookie = request.cookies.get(TOKEN_COOKIE, "").strip()
+        if not header.strip() and cookie:
+            if request.method in csrf.SAFE_METHODS or csrf.carries_token(cookie):
+                header = f"Bearer {cookie}"
+            else:
+                g.csrf_missing = True  # the cookie alone does not authorise this write
         principal = g.principal = _from_header(header)
     return principal
 
 
-def _stores_nothing() -> bool:
-    """Is this a view marked ``@checks_only`` (``gridsvc.web.audit``)?"""
-    view = current_app.view_functions.get(request.endpoint or "")
-    return bool(getattr(view, "_audit_skip", False))
+def page_csrf_token() -> str | None:
+    """The CSRF token of this browser's session, for a page to embed (None: not signed in)."""
+    cookie = request.cookies.get(TOKEN_COOKIE, "").strip()
+    return csrf.token_for(cookie) if cookie else None
 
 
 def _from_header(header: str) -> Principal:
@@ -62,6 +67,12 @@ def require(permission: Permission, *alternatives: Permission) -> Principal:
     principal = current_principal()
     if any(principal.may(p) for p in (permission, *alternatives)):
         return principal
+    if principal.role is Role.PUBLIC and g.get("csrf_missing"):
+        abort(problem_response(
+            403, "forbidden",
+            f"the browser's sign-in cookie authorises a {request.method} only with the page's "
+            f"CSRF token (the {csrf.HEADER} header or the {csrf.FORM_FIELD} form field, from "
+            "a page of this site); API clients send 'Authorization: Bearer <token>'"))
     if principal.role is Role.PUBLIC:
         _unauthorized(f"this endpoint needs a token whose role may {permission.value}: send "
                       "'Authorization: Bearer <token>'")

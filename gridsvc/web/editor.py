@@ -6,8 +6,9 @@ stores. ``PUT /api/v1/units/<code>/geometry`` stores it when ``If-Match`` carrie
 current ETag (``"<code>-<version>"``, from ``GET /api/v1/units/<code>``): 428 without it, 412
 when another planner saved first, 422 with the report when a rule fails. Both need a token
 that may edit boundaries (planner, admin), and the unit must lie in the token's subtree (403
-otherwise). The page itself holds no data: it asks for the planner's token and sends it with
-every call (kept in the tab's sessionStorage).
+otherwise). The page itself holds no data: it sends the planner's token typed into it with
+every call (kept in the tab's sessionStorage), or, for a browser signed in at ``/session``,
+the cookie with the page's CSRF token (``gridsvc.web.csrf``).
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ from gridsvc.maps.basemap import new_map
 from gridsvc.services import editing
 from gridsvc.services.errors import InvalidInput
 from gridsvc.validation.report import Report
-from gridsvc.web import current_services
+from gridsvc.web import csrf, current_services
 from gridsvc.web.audit import checks_only
-from gridsvc.web.auth import require
+from gridsvc.web.auth import page_csrf_token, require
 from gridsvc.web.geojson import geometry, json_response, plain
 from gridsvc.web.problems import problem_response
 from gridsvc.web.units import unit_etag
@@ -80,8 +81,7 @@ def editor_map(unit: str) -> folium.Map:
 @bp.get("/maps/editor")
 def editor_page() -> Response:
     """The editor; ``?unit=CODE`` opens that unit."""
-    html = editor_map(request.args.get("unit", "").strip()).get_root().render()
-    return Response(html, mimetype="text/html")
+    return csrf.map_page(editor_map(request.args.get("unit", "").strip()), page_csrf_token())
 
 
 def _geometry_body() -> Any:

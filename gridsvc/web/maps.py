@@ -18,19 +18,19 @@ The layer cache lives in ``app.extensions["gridsvc.layers"]``, one per process.
 
 from __future__ import annotations
 
+import folium
 from flask import Blueprint, Flask, Response, current_app, request, url_for
 
 from gridsvc.access import Permission, Principal
-from gridsvc.maps import elements
 from gridsvc.maps.coverage import coverage_map
 from gridsvc.maps.distribution import distribution_map
 from gridsvc.maps.layers import DEFAULT_LIMIT, LayerStore
 from gridsvc.maps.validation import uploaded_records, validation_map
 from gridsvc.services import boundaries, scope
 from gridsvc.services.errors import InvalidInput
-from gridsvc.web import current_services
+from gridsvc.web import csrf, current_services
 from gridsvc.web.audit import checks_only, personal_read
-from gridsvc.web.auth import require
+from gridsvc.web.auth import page_csrf_token, require
 from gridsvc.web.boundaries import _saved_upload
 from gridsvc.web.geojson import GEOJSON
 from gridsvc.web.params import bbox_arg, bool_arg, int_arg, json_object_field, text_arg
@@ -50,8 +50,10 @@ def layer_store() -> LayerStore:
     return current_app.extensions["gridsvc.layers"]
 
 
-def _page(m) -> Response:  # type: ignore[no-untyped-def]
-    return Response(elements.render(m), mimetype="text/html")
+def _page(m: folium.Map) -> Response:
+    """The rendered map page; for a browser signed in by cookie it holds the CSRF token
+    (``<meta name="csrf-token">``) and is never stored by a shared cache."""
+    return csrf.map_page(m, page_csrf_token())
 
 
 def _unit(viewer: Principal) -> str | None:
@@ -94,7 +96,8 @@ def validation_page() -> Response:
     unit = _unit(viewer)
     report = boundaries.validate_stored(current_services(), unit, viewer)
     return _page(validation_map(layer_store(), report, unit=unit,
-                                action=url_for("maps.validate_upload_page")))
+                                action=url_for("maps.validate_upload_page"),
+                                csrf_token=page_csrf_token()))
 
 
 @bp.post("/maps/validation")
@@ -115,7 +118,8 @@ def validate_upload_page() -> Response:
             raise InvalidInput(exc.detail.replace(f"{path.parent}/", ""), **exc.extra) from None
         name = path.name
     return _page(validation_map(layer_store(), outcome.report, uploaded=uploaded,
-                                title=name, action=url_for("maps.validate_upload_page")))
+                                title=name, action=url_for("maps.validate_upload_page"),
+                                csrf_token=page_csrf_token()))
 
 
 @bp.get("/api/v1/layers/<level>")

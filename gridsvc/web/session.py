@@ -10,9 +10,10 @@ A browser cannot send an Authorization header when it loads a page, so:
 - ``DELETE /session`` or ``POST /session/logout``: removes the cookie (204, or 303 to the
   login page from its form).
 
-``gridsvc.web.auth`` honours the cookie for GET and HEAD, and for POSTs that store nothing
-(views marked ``@checks_only``, such as the validation page's upload form). A POST carrying an
-``Origin`` of another site is refused (403), so another site cannot sign a browser in or out.
+``gridsvc.web.auth`` honours the cookie for GET and HEAD, and for other methods only with the
+CSRF token the pages of this site embed (``gridsvc.web.csrf``; the validation page's upload
+form and the editor send it). A sign-in or sign-out carrying an ``Origin`` of another site is
+refused (403), so another site cannot sign a browser in or out.
 
 ``require_page(permission)`` is ``require`` for a page: a browser (that prefers HTML) that is
 not signed in, or whose token may not, gets a small page with the same status (401/403) that
@@ -89,9 +90,11 @@ def require_page(permission: Permission) -> Principal:
         here = request.full_path.rstrip("?")
         login = url_for("session.login_page", next=here)
         what = ("this page needs you to sign in" if status == 401 else
+                "this form came without the CSRF token of a page of this site: open the page "
+                "here and send it again" if g.get("csrf_missing") else
                 f"a {current_principal().role.value} token may not {permission.value} here")
         html = (f"<!doctype html><html lang='en'><meta charset='utf-8'><title>Sign in · "
-                f"gridsvc</title><p>{escape(what.capitalize())}.</p>"
+                f"gridsvc</title><p>{escape(what[0].upper() + what[1:])}.</p>"
                 f"<p><a href='{escape(login)}'>Sign in with a token</a></p></html>")
         response = Response(html, status=status, mimetype=HTML)
         if exc.response is not None and "WWW-Authenticate" in exc.response.headers:

@@ -4,7 +4,9 @@
  * POST /api/v1/units/<code>/geometry/check for the failing rules and the members who would
  * move, "Save" sends PUT /api/v1/units/<code>/geometry with If-Match (the unit's ETag).
  * Coordinates are wgs84 GeoJSON throughout. The planner's token (sent as
- * "Authorization: Bearer") stays in sessionStorage, for this tab only.
+ * "Authorization: Bearer") stays in sessionStorage, for this tab only; without one, a browser
+ * signed in at /session sends its cookie, and every write the page's CSRF token (the
+ * <meta name="csrf-token"> the server put in the page) as X-CSRF-Token.
  *
  * GridEditor.start({map, drawn, unit}) wires the page and returns the editor, also exposed
  * as window.gridsvcEditor: layer() is the polygon being edited, check()/save()/load(code)
@@ -60,7 +62,12 @@
     const opts = options || {};
     const headers = Object.assign({Accept: "application/json"}, opts.headers || {});
     const token = this.token();
-    if (token) headers.Authorization = "Bearer " + token;
+    if (token) {
+      headers.Authorization = "Bearer " + token;
+    } else if (method !== "GET" && method !== "HEAD") {
+      const csrf = document.querySelector('meta[name="csrf-token"]');
+      if (csrf) headers["X-CSRF-Token"] = csrf.content;
+    }
     let body = opts.body;
     if (opts.json !== undefined) {
       headers["Content-Type"] = "application/json";
