@@ -14,7 +14,7 @@ import click
 from gridsvc import logsafe
 from gridsvc.services.context import Services
 from gridsvc.services.errors import ServiceError
-from gridsvc.settings import Settings
+from gridsvc.settings import Settings, SettingsError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,6 +24,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 def cli() -> None:
     """gridsvc: grid-based Party organisation for city communities."""
     logsafe.install()
+    try:  # every command checks the settings before it starts (gridsvc.settings)
+        Settings.from_env()
+    except SettingsError as exc:
+        raise BadSettings(str(exc)) from None
+
+
+class BadSettings(click.ClickException):
+    """A GRIDSVC_* variable is wrong: the message names it; exit status 2."""
+
+    exit_code = 2
 
 
 def services() -> Services:

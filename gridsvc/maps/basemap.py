@@ -28,11 +28,9 @@ import shapely
 from shapely.geometry import mapping, shape
 
 from gridsvc.maps.assets import DEFAULT_BASE_URL, localize
-from gridsvc.settings import Settings
+from gridsvc.settings import BASEMAPS, TILE_COORDSYS, Settings
 from gridsvc.spatial.coordsys import from_wgs84, from_wgs84_array
 
-BASEMAPS = ("osm", "tianditu", "xyz", "none")
-TILE_COORDSYS = ("wgs84", "cgcs2000", "gcj02")
 GEOMETRY_TYPES = ("Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
                   "MultiPolygon", "GeometryCollection")
 

@@ -17,25 +17,21 @@ import time
 from flask import Flask, Response, request
 from flask_limiter import Limiter, RateLimitExceeded
 from flask_limiter.util import get_remote_address
-from limits import parse_many
 
-from gridsvc.settings import Settings
+from gridsvc.settings import RATE_OFF, Settings, SettingsError, rate_problem
 from gridsvc.web.problems import problem_response
 
 LIMITED_ENDPOINTS = ("lookup.lookup_one", "lookup.lookup_batch")
-OFF = ("", "0", "off", "none")
 
 
 def install(app: Flask, settings: Settings) -> Limiter | None:
     """Limit the lookup endpoints of ``app`` (registered before this) as configured."""
     rate = settings.lookup_rate_limit.strip()
-    if rate.lower() in OFF:
+    if rate.lower() in RATE_OFF:
         return None
-    try:
-        parse_many(rate)
-    except ValueError as exc:
-        raise ValueError(f"GRIDSVC_LOOKUP_RATE_LIMIT={rate!r} is not a rate limit such as "
-                         f"'120/minute' or '10/second;1000/hour' ({exc})") from exc
+    problem = rate_problem(rate)
+    if problem:  # Settings built without from_env (which checks it at start)
+        raise SettingsError(f"GRIDSVC_LOOKUP_RATE_LIMIT={rate!r} {problem}")
     limiter = Limiter(get_remote_address, app=app, storage_uri="memory://",
                       strategy="fixed-window", headers_enabled=False)
     for endpoint in LIMITED_ENDPOINTS:
