@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from gridsvc.cli import accounts, boundaries, coverage, lookup, maps, members, server
+from gridsvc.cli import accounts, boundaries, coverage, jobs, lookup, maps, members, server
 from gridsvc.cli.common import cli
 
 
@@ -12,5 +12,6 @@ def main() -> None:
 
 
 __all__ = [
-    "accounts", "boundaries", "cli", "coverage", "lookup", "main", "maps", "members", "server",
+    "accounts", "boundaries", "cli", "coverage", "jobs", "lookup", "main", "maps", "members",
+    "server",
 ]

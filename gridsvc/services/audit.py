@@ -3,13 +3,13 @@
 Entries hold record ids and codes, never names, phones, addresses or points. The web layer
 records each request it must (``gridsvc.web.audit``), the CLI each command that writes.
 Entries older than ``Settings.audit_retention_days`` (default 180) are purged by ``purge``,
-which ``record`` also runs at most once a day per process.
+which the scheduled job ``audit-purge`` runs daily (``gridsvc.services.jobs``), never a
+request.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,10 +22,6 @@ from gridsvc.services.registration import check_page
 from gridsvc.storage.models import AuditEntry, utcnow
 
 log = logging.getLogger(__name__)
-
-PURGE_EVERY_S = 24 * 3600
-_last_purge: dict[int, float] = {}  # id(Services) -> monotonic time of the last purge
-
 
 def record(
     services: Services,
@@ -48,16 +44,8 @@ def record(
     try:
         with services.db.session() as session:
             session.add(entry)
-        _purge_now_and_then(services)
     except Exception as exc:  # the database is down: the request already has its answer
         log.error("audit entry for %s could not be stored: %s", action, type(exc).__name__)
-
-
-def _purge_now_and_then(services: Services) -> None:
-    now = time.monotonic()
-    if now - _last_purge.get(id(services), -PURGE_EVERY_S) >= PURGE_EVERY_S:
-        _last_purge[id(services)] = now
-        purge(services)
 
 
 def purge(services: Services, days: int | None = None) -> int:

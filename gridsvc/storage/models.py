@@ -253,3 +253,18 @@ class AuditEntry(Base):
     status: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     remote: Mapped[str | None] = mapped_column(String(64))
+
+
+class JobRun(Base):
+    """One scheduled job (``gridsvc.services.jobs``): its last run and the lease that keeps
+    two hosts from running it at once."""
+
+    __tablename__ = "jobs"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    last_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    last_ok_at: Mapped[datetime | None] = mapped_column(UtcDateTime())  # start of the last success
+    last_result: Mapped[str | None] = mapped_column(String(200))
+    lease_owner: Mapped[str | None] = mapped_column(String(200))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
