@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import click
 
+from gridsvc.access import cli_principal
 from gridsvc.cli.common import audited, cli, fail, print_json, services
 from gridsvc.services import jobs as scheduled
 from gridsvc.services.errors import ServiceError
@@ -24,7 +25,7 @@ def jobs() -> None:
 def run(only: str | None, force: bool) -> None:
     """Run every due job once; exit 1 when one failed."""
     try:
-        outcomes = scheduled.run_due(services(), only, force=force)
+        outcomes = scheduled.run_due(services(), only, actor=cli_principal(), force=force)
     except ServiceError as exc:
         raise fail(exc) from exc
     for o in outcomes:

@@ -6,8 +6,10 @@ is next due. Registering a job is one line at the bottom of this module::
 
     register("audit-purge", timedelta(days=1), _purge_audit)
 
-where the function takes the ``Services``, does its work in its own transactions and returns a
-one-line summary (ids and counts, never personal data), stored as the job's last result.
+where the function takes the ``Services`` and the actor running the jobs (the command line's
+system actor, ``gridsvc.access.cli_principal``, recorded in the audit log), does its work in
+its own transactions and returns a one-line summary (ids and counts, never personal data),
+stored as the job's last result.
 
 Rules:
 
@@ -42,6 +44,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from gridsvc.access import Principal
 from gridsvc.services import audit
 from gridsvc.services.context import Services
 from gridsvc.services.errors import NotFound
@@ -57,7 +60,7 @@ MAX_SLACK = timedelta(minutes=5)
 class Job:
     name: str
     every: timedelta
-    run: Callable[[Services], str]
+    run: Callable[[Services, Principal], str]
     lease: timedelta = DEFAULT_LEASE
 
     @property
@@ -81,7 +84,7 @@ class Outcome:
 JOBS: dict[str, Job] = {}
 
 
-def register(name: str, every: timedelta, run: Callable[[Services], str], *,
+def register(name: str, every: timedelta, run: Callable[[Services, Principal], str], *,
              lease: timedelta = DEFAULT_LEASE) -> Job:
     """Add a job (names are unique; ``every`` at least a minute)."""
     if name in JOBS:
@@ -92,18 +95,20 @@ def register(name: str, every: timedelta, run: Callable[[Services], str], *,
     return job
 
 
-def run_due(services: Services, only: str | None = None, *, force: bool = False,
-            owner: str | None = None) -> list[Outcome]:
-    """Run every due job (or only ``only``) once, each under its lease; their outcomes."""
+def run_due(services: Services, only: str | None = None, *, actor: Principal,
+            force: bool = False, owner: str | None = None) -> list[Outcome]:
+    """Run every due job (or only ``only``) once as ``actor``, each under its lease; their
+    outcomes. ``owner`` names this host in the lease (default host:pid:random)."""
     if only is not None and only not in JOBS:
         raise NotFound(f"no job named {only!r}; there are: {', '.join(sorted(JOBS))}",
                        field="only")
     owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    return [_run_one(services, job, owner, force)
+    return [_run_one(services, job, actor, owner, force)
             for job in JOBS.values() if only is None or job.name == only]
 
 
-def _run_one(services: Services, job: Job, owner: str, force: bool) -> Outcome:
+def _run_one(services: Services, job: Job, actor: Principal, owner: str,
+             force: bool) -> Outcome:
     _ensure_row(services, job.name)
     started = utcnow()
     if not _claim(services, job, owner, started, force):
@@ -113,7 +118,7 @@ def _run_one(services: Services, job: Job, owner: str, force: bool) -> Outcome:
                     and row.lease_until >= started)
         return Outcome(job.name, "busy" if busy else "not-due")
     try:
-        summary, ok = str(job.run(services)), True
+        summary, ok = str(job.run(services, actor)), True
     except Exception as exc:
         log.error("job %s failed: %s", job.name, type(exc).__name__)
         summary, ok = f"failed: {type(exc).__name__}", False
@@ -174,7 +179,7 @@ def describe(services: Services) -> list[dict[str, Any]]:
     return listed
 
 
-def _purge_audit(services: Services) -> str:
+def _purge_audit(services: Services, _actor: Principal) -> str:
     removed = audit.purge(services)
     return f"{removed} entries older than {services.settings.audit_retention_days} days removed"
 
