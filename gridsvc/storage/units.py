@@ -3,6 +3,13 @@
 Paths are materialised as ``/<root code>/<child code>/.../<own code>/``, so a subtree is a
 prefix match and a unit's ancestors are read off its path. Codes therefore never contain "/"
 (validation refuses them).
+
+Codes are case-sensitive, stored exactly as imported (``ZS1`` and ``zs1`` are two units), and
+every comparison of codes and paths is exact on both backends: ``=`` compares bytes on both,
+and a subtree (``subtree_filter``) is a half-open range ``path >= prefix AND path < upper`` on
+SQLite (whose ``LIKE`` ignores ASCII case) and a ``LIKE 'prefix%'`` on PostgreSQL (where
+``LIKE`` is case-sensitive but ``<`` follows the database's linguistic collation); both can use
+the index on ``path``.
 """
 
 from __future__ import annotations
@@ -15,8 +22,10 @@ import shapely
 from geoalchemy2.shape import from_shape
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import ColumnElement, Select, and_, func, select, text, update
+from sqlalchemy import Boolean, ColumnElement, Select, and_, func, literal, select, text, update
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.functions import FunctionElement
 
 from gridsvc.storage.models import SRID, Revision, Unit, utcnow
 
@@ -56,9 +65,36 @@ def children_of_ids(session: Session, ids: Iterable[int]) -> list[Unit]:
     return out
 
 
+class _InSubtree(FunctionElement[bool]):
+    """``path`` starts with ``prefix``, exactly (arguments: column, prefix, LIKE pattern,
+    upper bound); compiled per backend below."""
+
+    type = Boolean()
+    name = "in_subtree"
+    inherit_cache = True
+
+
+@compiles(_InSubtree)
+def _in_subtree_like(element: _InSubtree, compiler: Any, **kw: Any) -> str:
+    column, _prefix, pattern, _upper = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({column} LIKE {pattern} ESCAPE '/')"
+
+
+@compiles(_InSubtree, "sqlite")
+def _in_subtree_range(element: _InSubtree, compiler: Any, **kw: Any) -> str:
+    column, prefix, _pattern, upper = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({column} >= {prefix} AND {column} < {upper})"
+
+
 def subtree_filter(path: str) -> ColumnElement[bool]:
-    """Units at or below the unit with this path."""
-    return Unit.path.startswith(path, autoescape=True)
+    """Units at or below the unit with this path, compared exactly (case-sensitive) on both
+    backends. Paths end with "/", so the strings starting with ``path`` are exactly those in
+    ``[path, path[:-1] + "0")`` ("0" follows "/" in code point order)."""
+    if not path.endswith("/"):
+        raise ValueError(f"a unit path ends with '/': {path!r}")
+    pattern = path.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+    upper = path[:-1] + chr(ord("/") + 1)
+    return _InSubtree(Unit.path, literal(path), literal(pattern), literal(upper))
 
 
 def bbox_filter(session: Session, bbox: tuple[float, float, float, float]) -> ColumnElement[bool]:
