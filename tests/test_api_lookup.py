@@ -139,7 +139,7 @@ def test_household_rule(client) -> None:
 
     body = at(client, 120.90105, 32.00105).get_json()
     assert body["household"]["code"] == H1 and body["household"]["rule"] == "area"
-    assert set(body["household"]["contact"]) == {"name", "phone"}
+    assert body["household"]["contact"] is None  # a member's own home: not to the public
 
 
 def test_address_lookup_and_refusals(client) -> None:
@@ -336,7 +336,8 @@ def from_columns(body: dict) -> list[dict]:
         level = levels[unit["level"]]
         return {"level": unit["level"], "level_key": level["key"], "level_name": level["name"],
                 "code": code, "name": unit["name"],
-                "contact": {"name": unit["leader"], "phone": unit["phone"]}}
+                "contact": None if unit["leader"] is unit["phone"] is None else {
+                    "name": unit["leader"], "phone": unit["phone"]}}
 
     def chain(code: str | None) -> list[dict]:
         found = []

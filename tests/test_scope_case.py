@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import json
 
+import numpy as np
 import pytest
 import shapely
 from api_support import S, app_client, bearer, sample_records
@@ -27,10 +28,10 @@ def twin_trees():
             r = copy.copy(rec)
             r.code = prefix + rec.code[len(S):]
             r.parent_code = prefix + rec.parent_code[len(S):] if rec.parent_code else None
-            r.geometry = shapely.transform(rec.geometry, lambda c, dx=dx: c + [dx, 0])
+            r.geometry = shapely.transform(rec.geometry, lambda c, dx=dx: c + np.array([dx, 0]))
             if rec.service_area is not None:
                 r.service_area = shapely.transform(rec.service_area,
-                                                   lambda c, dx=dx: c + [dx, 0])
+                                                   lambda c, dx=dx: c + np.array([dx, 0]))
             r.name = f"{rec.name}{prefix}"
             out.append(r)
     return out

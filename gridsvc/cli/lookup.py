@@ -9,6 +9,7 @@ import click
 
 from gridsvc.cli.common import Progress, audited, cli, print_json, services
 from gridsvc.services import lookup as lookup_service
+from gridsvc.services.contacts import ALL  # the command line acts as an administrator
 from gridsvc.services.errors import ServiceError
 from gridsvc.services.gazetteer import import_gazetteer
 from gridsvc.spatial.coordsys import COORDSYS
@@ -72,8 +73,9 @@ def lookup(lon: float | None, lat: float | None, coordsys: str | None, address: 
         raise click.UsageError("give either --lon, --lat and --coordsys, or --address")
     svc = services()
     try:
-        answer = (lookup_service.lookup_address(svc, address, district) if address is not None
-                  else lookup_service.lookup_point(svc, lon, lat, coordsys))
+        answer = (lookup_service.lookup_address(svc, address, district, ALL)
+                  if address is not None
+                  else lookup_service.lookup_point(svc, lon, lat, coordsys, ALL))
     except ServiceError as exc:
         if as_json:
             print_json({"type": f"/problems/{exc.slug}", "title": exc.title,

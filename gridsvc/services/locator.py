@@ -122,9 +122,13 @@ class CityIndex:
     _chain_codes: dict[int, list[str]] = field(default_factory=dict, repr=False)
     _entry_json: list[bytes | None] = field(default_factory=list, repr=False)
     _chain_json: dict[tuple[int, bool], bytes] = field(default_factory=dict, repr=False)
+    _bare_json: list[bytes | None] = field(default_factory=list, repr=False)
+    _bare_chain_json: dict[int, bytes] = field(default_factory=dict, repr=False)
+    _subtrees: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         self._entry_json = [None] * len(self.codes)
+        self._bare_json = [None] * len(self.codes)
 
     def memory_bytes(self) -> int:
         arrays = (self.codes, self.ids, self.levels, self.parents)
@@ -174,6 +178,41 @@ class CityIndex:
             found = self._entry_json[row] = _dumps(self._make_entry(row))
         return found
 
+    def bare_entry_json(self, row: int) -> bytes:
+        """``entry(row)`` as JSON with ``"contact": null``: for answers whose caller may not
+        have this unit's contact (``services/lookup.py``, ``Contacts``)."""
+        found = self._bare_json[row]
+        if found is None:
+            found = self._bare_json[row] = _dumps(self._make_entry(row) | {"contact": None})
+        return found
+
+    def bare_chain_json(self, row: int) -> bytes:
+        """``chain(row)`` as JSON with every ``contact`` null."""
+        found = self._bare_chain_json.get(row)
+        if found is None:
+            rows = reversed(self.chains.chain_rows(row))
+            found = self._bare_chain_json[row] = (
+                b"[" + b",".join(map(self.bare_entry_json, rows)) + b"]")
+        return found
+
+    def in_subtree(self, path: str) -> np.ndarray:
+        """A boolean per row: is the unit at or below the unit whose path is ``path``
+        (``/S01/C01/``; ``/`` is everything)? Cached per path."""
+        found = self._subtrees.get(path)
+        if found is None:
+            codes = [c for c in path.split("/") if c]
+            if not codes:
+                found = np.ones(len(self.codes), dtype=bool)
+            else:
+                root = self.row_of_code.get(codes[-1], -1)
+                chains = self.chains.chain_matrix(np.arange(len(self.codes)))
+                found = ((chains == root).any(axis=1) if root >= 0
+                         else np.zeros(len(self.codes), dtype=bool))
+            if len(self._subtrees) > 64:
+                self._subtrees.clear()
+            self._subtrees[path] = found
+        return found
+
     @functools.cached_property
     def code_json(self) -> list[bytes]:
         """Every row's code as JSON (a string)."""
@@ -201,10 +240,25 @@ class CityIndex:
                     self.parents.tolist(), self.levels.tolist(), self.names, self.leaders,
                     self.phones, strict=True))]
 
-    def units_table_json(self, rows: np.ndarray) -> bytes:
-        """The units at ``rows`` as JSON: {"fields": UNIT_FIELDS, "rows": [[...], ...]}."""
+    @functools.cached_property
+    def _bare_unit_rows_json(self) -> list[bytes]:
+        """``_unit_rows_json`` with leader and phone null."""
+        codes = [*self.codes.tolist(), None]
+        return [_dumps([codes[row], codes[up], level, name, None, None])
+                for row, (up, level, name) in enumerate(zip(
+                    self.parents.tolist(), self.levels.tolist(), self.names, strict=True))]
+
+    def units_table_json(self, rows: np.ndarray, shown: bool | np.ndarray = True) -> bytes:
+        """The units at ``rows`` as JSON: {"fields": UNIT_FIELDS, "rows": [[...], ...]}, with
+        leader and phone only where ``shown`` (one flag, or one per row of the index)."""
+        if shown is True or shown is False:
+            table = self._unit_rows_json if shown else self._bare_unit_rows_json
+            parts = map(table.__getitem__, rows.tolist())
+        else:
+            full, bare = self._unit_rows_json, self._bare_unit_rows_json
+            parts = ((full if shown[r] else bare)[r] for r in rows.tolist())
         return (b'{"fields":' + orjson.dumps(self.UNIT_FIELDS) + b',"rows":['
-                + b",".join(map(self._unit_rows_json.__getitem__, rows.tolist())) + b"]}")
+                + b",".join(parts) + b"]}")
 
     def warm(self) -> None:
         """Do now what the first lookups would do: load the compiled lookup kernels, encode

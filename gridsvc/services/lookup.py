@@ -37,6 +37,7 @@ import orjson
 import shapely
 
 from gridsvc.geocode.matcher import MatchResult
+from gridsvc.services.contacts import PUBLIC_SINGLE, Contacts, flag
 from gridsvc.services.context import Services
 from gridsvc.services.errors import InvalidInput, NotFound, ServiceError
 from gridsvc.services.locator import CityIndex, Groups, Household
@@ -311,33 +312,59 @@ def point_match_json(coordsys: str) -> bytes:
     return orjson.dumps(point_match(coordsys))
 
 
-def household_json(index: CityIndex, hh_row: int, rule: int,
-                   compact: bool = False) -> dict[str, Any] | None:
+def entry_json(index: CityIndex, row: int, shown: bool | np.ndarray) -> dict[str, Any]:
+    """The unit's public entry, its contact null unless ``shown`` (``services/contacts.py``)."""
+    entry = index.entry(row)
+    return entry if flag(shown, row) else entry | {"contact": None}
+
+
+def household_json(index: CityIndex, hh_row: int, rule: int, compact: bool = False,
+                   shown: bool | np.ndarray = False) -> dict[str, Any] | None:
     if hh_row < 0:
         return None
     if compact:
         return {"code": index.codes[hh_row], "rule": RULES[rule]}
-    return index.entry(hh_row) | {"rule": RULES[rule]}
+    return entry_json(index, hh_row, shown) | {"rule": RULES[rule]}
 
 
 _RULE_TAILS = [b',"rule":"%s"}' % name.encode() for name in RULES]
 
 
-def household_bytes(index: CityIndex, hh_row: int, rule: int, compact: bool) -> bytes:
+def household_bytes(index: CityIndex, hh_row: int, rule: int, compact: bool,
+                    shown: bool | np.ndarray = False) -> bytes:
     """``household_json`` encoded, from the entries the index encoded once."""
     if hh_row < 0:
         return b"null"
     if compact:
         return b'{"code":' + index.code_json[hh_row] + _RULE_TAILS[rule]
-    return index.entry_json(hh_row)[:-1] + _RULE_TAILS[rule]
+    encoded = index.entry_json(hh_row) if flag(shown, hh_row) else index.bare_entry_json(hh_row)
+    return encoded[:-1] + _RULE_TAILS[rule]
+
+
+def chain_bytes(index: CityIndex, row: int, compact: bool,
+                shown: bool | np.ndarray = True) -> bytes:
+    """The chain of a micro-grid as JSON (codes when ``compact``), each contact null unless
+    ``shown``."""
+    if compact or shown is True:
+        return index.chain_json(row, compact)
+    if shown is False:
+        return index.bare_chain_json(row)
+    rows = reversed(index.chains.chain_rows(row))
+    return b"[" + b",".join(index.entry_json(r) if shown[r] else index.bare_entry_json(r)
+                            for r in rows) + b"]"
 
 
 def result_json(index: CityIndex, row: int, hh_row: int, rule: int, point: dict[str, Any],
-                match: dict[str, Any], compact: bool = False) -> dict[str, Any]:
-    """One answer: the chain (root first), the household, the wgs84 point and the match."""
+                match: dict[str, Any], compact: bool = False,
+                contacts: Contacts = PUBLIC_SINGLE) -> dict[str, Any]:
+    """One answer: the chain (root first), the household, the wgs84 point and the match;
+    contacts as ``contacts`` allows."""
+    units = contacts.units_shown(index)
     return {
-        "chain": index.chain_codes(row) if compact else index.chain(row),
-        "household": household_json(index, hh_row, rule, compact),
+        "chain": index.chain_codes(row) if compact else [
+            entry_json(index, r, units) for r in reversed(index.chains.chain_rows(row))],
+        "household": household_json(index, hh_row, rule, compact,
+                                    contacts.households_shown(index)),
         "point": point,
         "match": match,
     }
@@ -349,11 +376,13 @@ RESULT_JSON = (b'{"chain":%b,"household":%b,"point":{"lon":%b,"lat":%b,"coordsys
 
 
 def not_covered(index: CityIndex, lon: float, lat: float, near_row: int, near_dist: float,
-                radius_m: float) -> NotCovered:
-    """The problem for a point in no micro-grid, naming the nearest within ``radius_m``."""
+                radius_m: float, shown: bool | np.ndarray = True) -> NotCovered:
+    """The problem for a point in no micro-grid, naming the nearest within ``radius_m``
+    (its contact null unless ``shown``)."""
     nearest = None
     if near_row >= 0:
-        nearest = index.entry(near_row) | {"distance_m": round(near_dist, 1), "fallback": True}
+        nearest = entry_json(index, near_row, shown) | {"distance_m": round(near_dist, 1),
+                                                         "fallback": True}
     detail = f"no micro-grid covers ({lon:.6f}, {lat:.6f}) wgs84; " + (
         f"the nearest is {nearest['code']} {nearest['name']} at {nearest['distance_m']} m"
         if nearest else f"none within {radius_m:g} m")
@@ -378,36 +407,43 @@ class PointAnswer:
     lon: float
     lat: float
     coordsys: str
+    contacts: Contacts = PUBLIC_SINGLE
 
     def as_dict(self) -> dict[str, Any]:
         return result_json(self.index, self.row, self.household, self.rule,
-                           point_json(self.lon, self.lat), point_match(self.coordsys))
+                           point_json(self.lon, self.lat), point_match(self.coordsys),
+                           contacts=self.contacts)
 
     def to_json(self) -> bytes:
         """``as_dict()`` as JSON, assembled from the parts the index encoded once."""
-        return RESULT_JSON % (self.index.chain_json(self.row),
-                          household_bytes(self.index, self.household, self.rule, False),
+        index, contacts = self.index, self.contacts
+        return RESULT_JSON % (chain_bytes(index, self.row, False, contacts.units_shown(index)),
+                          household_bytes(index, self.household, self.rule, False,
+                                          contacts.households_shown(index)),
                           orjson.dumps(_round7(self.lon)), orjson.dumps(_round7(self.lat)),
                           point_match_json(self.coordsys))
 
 
-def locate_point(svc: Services, lon: object, lat: object, coordsys: object) -> PointAnswer:
+def locate_point(svc: Services, lon: object, lat: object, coordsys: object,
+                 contacts: Contacts = PUBLIC_SINGLE) -> PointAnswer:
     """Locate a point given in any supported coordsys; ``NotCovered`` when no micro-grid
-    covers it."""
+    covers it. The answer shows the contacts ``contacts`` allows."""
     wlon, wlat, system = _wgs84_point(lon, lat, coordsys)
     index = svc.locator.current()
     row = index.polygons.locate(wlon, wlat)
     if row < 0:
         radius = svc.settings.nearest_radius_m
         near = index.polygons.nearest(wlon, wlat, radius)
-        raise not_covered(index, wlon, wlat, *(near or (-1, math.inf)), radius)
+        raise not_covered(index, wlon, wlat, *(near or (-1, math.inf)), radius,
+                          contacts.units_shown(index))
     hh, rule = household_one(index, row, wlon, wlat, svc.settings.household_radius_m)
-    return PointAnswer(index, row, hh, rule, wlon, wlat, system)
+    return PointAnswer(index, row, hh, rule, wlon, wlat, system, contacts)
 
 
-def lookup_point(svc: Services, lon: object, lat: object, coordsys: object) -> dict[str, Any]:
+def lookup_point(svc: Services, lon: object, lat: object, coordsys: object,
+                 contacts: Contacts = PUBLIC_SINGLE) -> dict[str, Any]:
     """The chain for a point given in any supported coordsys."""
-    return locate_point(svc, lon, lat, coordsys).as_dict()
+    return locate_point(svc, lon, lat, coordsys, contacts).as_dict()
 
 
 # --- addresses ---------------------------------------------------------------------------------
@@ -467,11 +503,13 @@ def locate_address(svc: Services, index: CityIndex, address: str,
     return AddressAnswer(row, int(hh[0]), int(rule[0]), entry.lon, entry.lat, match)
 
 
-def lookup_address(svc: Services, address: str, district: str | None = None) -> dict[str, Any]:
+def lookup_address(svc: Services, address: str, district: str | None = None,
+                   contacts: Contacts = PUBLIC_SINGLE) -> dict[str, Any]:
     """The chain for a typed home address (``district`` fills in a missing district)."""
     index = svc.locator.current()
     a = locate_address(svc, index, address, district)
-    return result_json(index, a.row, a.household, a.rule, point_json(a.lon, a.lat), a.match)
+    return result_json(index, a.row, a.household, a.rule, point_json(a.lon, a.lat), a.match,
+                       contacts=contacts)
 
 
 # --- batches -----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from gridsvc.services.contacts import NONE, Contacts, flag
 from gridsvc.services.context import Services
 from gridsvc.services.errors import InvalidInput, ServiceError
 from gridsvc.services.locator import CityIndex
@@ -25,6 +26,7 @@ from gridsvc.services.lookup import (
     RULES,
     AddressAnswer,
     bad_point,
+    chain_bytes,
     coordsys_of,
     household_bytes,
     households_many,
@@ -103,13 +105,16 @@ class _Located:
     matches: dict[int, dict[str, Any]]  # position -> match, for the address items only
 
 
-def lookup_batch(svc: Services, items: Any, *, compact: bool = False) -> BatchAnswer:
+def lookup_batch(svc: Services, items: Any, *, compact: bool = False,
+                 contacts: Contacts = NONE) -> BatchAnswer:
     """Many lookups: each item is {"lon", "lat", "coordsys"} or {"address"} (with an optional
     "district"). One answer per item, in order, either {"index", "result"} (as
     ``lookup_point`` or ``lookup_address`` answer) or {"index", "problem"} (a problem
     document); one bad item never fails the batch. With ``compact``, chains are lists of
-    codes, households {"code", "rule"}, and ``units`` maps every code named to its entry."""
-    index, found, problems = _locate_batch(svc, items)
+    codes, households {"code", "rule"}, and ``units`` maps every code named to its entry.
+    Contacts as ``contacts`` allows (none by default: the public's batch)."""
+    index, found, problems = _locate_batch(svc, items, contacts)
+    units_shown, households_shown = contacts.units_shown(index), contacts.households_shown(index)
     fragments = [b""] * len(items)
     for n, fragment in problems.items():
         fragments[n] = fragment
@@ -120,13 +125,15 @@ def lookup_batch(svc: Services, items: Any, *, compact: bool = False) -> BatchAn
             found.coordsys, strict=True)):
         address = found.matches.get(k)
         match = point_match_json(system) if address is None else orjson.dumps(address)
-        fragments[n] = template % (n, index.chain_json(row, compact),
-                                   household_bytes(index, h, r, compact), x, y, match)
-    units = _units_json(index, found) if compact else None
+        fragments[n] = template % (n, chain_bytes(index, row, compact, units_shown),
+                                   household_bytes(index, h, r, compact, households_shown),
+                                   x, y, match)
+    units = _units_json(index, found, contacts.shown(index)) if compact else None
     return BatchAnswer(fragments, units)
 
 
-def lookup_batch_columns(svc: Services, items: Any) -> BatchColumns:
+def lookup_batch_columns(svc: Services, items: Any, contacts: Contacts = NONE
+                         ) -> BatchColumns:
     """``lookup_batch`` answered as columns, one position per located item in item order:
     ``index`` (the item's), ``unit`` (its micro-grid's code), ``household`` (code or null),
     ``rule``, ``lon``/``lat`` (the wgs84 point used), ``coordsys`` (the input's), ``method``,
@@ -134,8 +141,9 @@ def lookup_batch_columns(svc: Services, items: Any) -> BatchColumns:
     ``match``). The failed items are in ``problems``. ``units`` describes every unit named
     (micro-grids, households and their ancestors), each once, as rows of ``code``, ``parent``
     (follow it up for the chain), ``level`` (described in ``levels``), ``name``, ``leader`` and
-    ``phone``; the entries of the full form are rebuilt from them."""
-    index, found, problems = _locate_batch(svc, items)
+    ``phone`` (null where ``contacts`` does not allow them); the entries of the full form
+    are rebuilt from them."""
+    index, found, problems = _locate_batch(svc, items, contacts)
     n = len(found.at)
     households = np.where(found.hh >= 0, index.codes[np.maximum(found.hh, 0)], None)
     rules = np.array([*RULES, None], dtype=object)  # rule -1 -> None
@@ -153,11 +161,12 @@ def lookup_batch_columns(svc: Services, items: Any) -> BatchColumns:
         "address": address, "fallback": fallback, "distance_m": distance,
     }
     return BatchColumns(len(items), columns, [problems[k] for k in sorted(problems)],
-                        index.units_table_json(_unit_rows(index, found)),
+                        index.units_table_json(_unit_rows(index, found),
+                                               contacts.shown(index)),
                         index.hierarchy.as_list())
 
 
-def _locate_batch(svc: Services, items: Any
+def _locate_batch(svc: Services, items: Any, contacts: Contacts
                   ) -> tuple[CityIndex, _Located, dict[int, bytes]]:
     """Check and locate a batch's items: the index used, the located items, and a problem
     fragment ({"index", "problem"}) per item that failed."""
@@ -173,7 +182,7 @@ def _locate_batch(svc: Services, items: Any
     addresses: list[tuple[int, AddressAnswer]] = []
     if points is None:
         points, addresses = _sort_items(svc, index, items, problems)
-    found = _locate_points(svc, index, points, problems)
+    found = _locate_points(svc, index, points, problems, contacts)
     if addresses:
         found = _with_addresses(found, addresses)
     return index, found, problems
@@ -249,7 +258,7 @@ def _numbers(values: np.ndarray) -> list[bytes]:
 
 
 def _locate_points(svc: Services, index: CityIndex, points: _Points,
-                   problems: dict[int, bytes]) -> _Located:
+                   problems: dict[int, bytes], contacts: Contacts) -> _Located:
     """Convert, check, locate and find the households of the point items, all at once;
     refused and not-covered points go to ``problems``."""
     bad = invalid_mask(points.lon, points.lat)
@@ -272,7 +281,8 @@ def _locate_points(svc: Services, index: CityIndex, points: _Points,
         for n, x, y, r, d in zip(at[~covered].tolist(), lon[~covered].tolist(),
                                  lat[~covered].tolist(), near_rows.tolist(),
                                  near_dist.tolist(), strict=True):
-            problems[n] = _problem_fragment(n, not_covered(index, x, y, r, d, radius))
+            problems[n] = _problem_fragment(n, not_covered(index, x, y, r, d, radius,
+                                                           contacts.units_shown(index)))
         at, rows, lon, lat, system = (at[covered], rows[covered], lon[covered], lat[covered],
                                       system[covered])
     hh, rule = households_many(index, rows, lon, lat, svc.settings.household_radius_m)
@@ -311,11 +321,13 @@ def _unit_rows(index: CityIndex, found: _Located) -> np.ndarray:
     return np.flatnonzero(named)
 
 
-def _units_json(index: CityIndex, found: _Located) -> bytes:
+def _units_json(index: CityIndex, found: _Located, shown: bool | np.ndarray) -> bytes:
     """{code: entry} for every unit in the chains of the located micro-grids and households,
-    encoded."""
+    encoded, each contact null unless ``shown``."""
     code_json = index.code_json
     rows = _unit_rows(index, found).tolist()
-    return b"{" + b",".join([code_json[r] + b":" + index.entry_json(r) for r in rows]) + b"}"
+    full, bare = index.entry_json, index.bare_entry_json
+    return b"{" + b",".join([code_json[r] + b":" + (full if flag(shown, r) else bare)(r)
+                             for r in rows]) + b"}"
 
 

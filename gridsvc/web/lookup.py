@@ -5,8 +5,10 @@ optional ``district``) and answers the chain, household, point and match
 (``services/lookup.py``). ``POST /api/v1/lookup/batch`` takes a JSON list of such items (at most
 ``GRIDSVC_BATCH_LIMIT``) and answers one entry per item; ``?compact=1`` gives chains as codes
 and describes each unit once in ``units``; ``?format=columns`` answers parallel arrays instead
-(the fastest form for big point batches). Bodies are read and written with orjson and the
-answers arrive from the service already encoded, so the hot paths skip Flask's JSON.
+(the fastest form for big point batches). Which contacts an answer carries depends on the
+caller (``services/contacts.py``): the public's batch none. Bodies are read and written with
+orjson (which refuses lone surrogates) and the answers arrive from the service already
+encoded, so the hot paths skip Flask's JSON.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ import tempfile
 from pathlib import Path
 
 import orjson
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
 from gridsvc.access import Permission
 from gridsvc.services import lookup
 from gridsvc.services import lookup_batch as batch
+from gridsvc.services.contacts import Contacts
 from gridsvc.services.errors import InvalidInput
 from gridsvc.services.gazetteer import import_gazetteer
 from gridsvc.web import current_services
-from gridsvc.web.auth import require
+from gridsvc.web.auth import current_principal, require
 from gridsvc.web.boundaries import _safe_name
 from gridsvc.web.geojson import fast_json_response, json_bytes, json_response
 from gridsvc.web.params import bool_arg, text_arg
@@ -42,13 +45,15 @@ def lookup_one() -> Response:
     if address is not None and (lon is not None or lat is not None):
         raise InvalidInput("give either lon, lat and coordsys or address, not both",
                            field="address")
+    contacts = Contacts.for_caller(current_principal(), batch=False)
     if address is not None:
         return fast_json_response(lookup.lookup_address(svc, address, text_arg("district",
-                                                                                args)))
+                                                                                args), contacts))
     if lon is None and lat is None:
         raise InvalidInput("give lon, lat and coordsys (wgs84, gcj02, bd09 or cgcs2000), or "
                            "address", field="lon")
-    return json_bytes(lookup.locate_point(svc, lon, lat, text_arg("coordsys", args)).to_json())
+    return json_bytes(lookup.locate_point(svc, lon, lat, text_arg("coordsys", args),
+                                          contacts).to_json())
 
 
 BATCH_FORMATS = ("results", "columns")
@@ -59,14 +64,23 @@ def lookup_batch() -> Response:
     form = text_arg("format") or "results"
     if form not in BATCH_FORMATS:
         raise InvalidInput(f"format must be results or columns, got {form!r}", field="format")
-    try:
-        items = orjson.loads(request.get_data())
-    except orjson.JSONDecodeError as exc:
-        raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
+    items = batch_items()
     svc = current_services()
+    contacts = Contacts.for_caller(current_principal(), batch=True)
     if form == "columns":
-        return json_bytes(batch.lookup_batch_columns(svc, items).to_json())
-    return json_bytes(batch.lookup_batch(svc, items, compact=bool_arg("compact")).to_json())
+        return json_bytes(batch.lookup_batch_columns(svc, items, contacts).to_json())
+    return json_bytes(batch.lookup_batch(svc, items, compact=bool_arg("compact"),
+                                         contacts=contacts).to_json())
+
+
+def batch_items() -> object:
+    """The batch body, decoded once per request (the rate limit counts its items first)."""
+    if "batch_items" not in g:
+        try:
+            g.batch_items = orjson.loads(request.get_data())
+        except orjson.JSONDecodeError as exc:
+            raise InvalidInput(f"the body is not valid JSON: {exc}", field="body") from None
+    return g.batch_items
 
 
 @bp.post("/gazetteer/import")

@@ -40,8 +40,11 @@ CHAIN_ENTRY = {
         "level_name": {"type": "string"},
         "code": {"type": "string"},
         "name": {"type": "string"},
-        "contact": {"type": "object", "required": ["name", "phone"],
-                    "properties": {"name": NULLABLE_STR, "phone": NULLABLE_STR}},
+        "contact": {"type": ["object", "null"], "required": ["name", "phone"],
+                    "properties": {"name": NULLABLE_STR, "phone": NULLABLE_STR},
+                    "description": "null where the caller may not have it: every contact in "
+                                   "a public batch, a 党员中心户 head's unless the token may "
+                                   "read the members of its subtree"},
     },
 }
 
@@ -183,7 +186,8 @@ BATCH_COLUMNS = {
                 "fields": {"const": ["code", "parent", "level", "name", "leader", "phone"],
                            "description": "parent: the parent's code, null for a root (follow "
                                           "it up from unit for the chain); level: see levels; "
-                                          "leader and phone: the public contact"},
+                                          "leader and phone: the public contact, null "
+                                          "where the caller may not have it"},
                 "rows": {"type": "array", "items": {
                     "type": "array", "minItems": 6, "maxItems": 6,
                     "prefixItems": [{"type": "string"}, NULLABLE_STR, {"type": "integer"},
