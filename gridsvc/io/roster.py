@@ -1,5 +1,6 @@
 """Reading rosters: CSV or XLSX tables of members or work-unit organisations.
 
+- A file with no rows under its header is refused (nothing to import is a mistake).
 - Row numbers are the ones a spreadsheet shows: the header is row 1 and the first data row
   is row 2. Blank rows are skipped; the rows after them keep their spreadsheet numbers.
 - CSV text is UTF-8 (with or without a BOM), else GB18030, a superset of GBK, which is what
@@ -98,6 +99,9 @@ def read_roster(path: Path, aliases: Mapping[str, Sequence[str]],
         raw = {column: (cells[i].strip() if i < len(cells) else "")
                for i, column in enumerate(columns) if column}
         rows.append((number, raw))
+    if not rows:
+        raise RosterError(f"{name}: the file has a header but no rows below it; nothing was "
+                          "imported")
     return Roster(name, columns, fields, rows)
 
 
@@ -142,14 +146,34 @@ def _cell_text(value: object) -> str:
 
 
 def _xlsx_table(path: Path, name: str) -> list[list[str]]:
+    """The first worksheet's rows, every one of them: the ``<dimension>`` a workbook declares
+    is ignored (read-only openpyxl would trust it and drop the rows past it). Any fault in
+    the workbook, its XML (a DOCTYPE entity is refused by defusedxml) or a cell is a
+    ``RosterError``: a roster is read whole or not at all."""
+    import openpyxl.xml
     from openpyxl import load_workbook
 
+    if not openpyxl.xml.DEFUSEDXML:  # a dependency; never parse an upload without it
+        raise RosterError(f"{name}: .xlsx rosters need the defusedxml package installed")
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several kinds for a broken file
-        raise RosterError(f"{name}: not a readable .xlsx workbook ({exc})") from None
+        raise RosterError(f"{name}: not a readable .xlsx workbook ({_reason(exc)})") from None
     try:
+        if not book.worksheets:
+            raise RosterError(f"{name}: the workbook has no worksheet")
         sheet = book.worksheets[0]
+        sheet.reset_dimensions()  # read to the last row there is, not to <dimension>
         return [[_cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
+    except RosterError:
+        raise
+    except Exception as exc:  # malformed sheet XML, an entity, a bad cell
+        raise RosterError(f"{name}: the workbook is malformed ({_reason(exc)})") from None
     finally:
         book.close()
+
+
+def _reason(exc: Exception) -> str:
+    """An exception as a short, printable reason for a message."""
+    text = str(exc) or type(exc).__name__
+    return "".join(ch if ch.isprintable() else " " for ch in text[:200])
