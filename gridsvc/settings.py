@@ -138,6 +138,7 @@ class Settings:
     basemap_attribution: str = ""  # attribution shown for basemap xyz
     basemap_subdomains: str = ""  # letters or digits substituted for {s} in basemap_url
     assets_dir: str = ""  # where `make install` put the browser assets; "" = <checkout>/vendor
+    upload_dir: str = ""  # where uploads wait while they are read; "" = <instance_dir>/uploads
 
     def __post_init__(self) -> None:
         if not self.database_url:
@@ -170,6 +171,11 @@ class Settings:
             raise SettingsError("; ".join(wrong))
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]  # field types are checked by _convert
+
+    @property
+    def uploads(self) -> Path:
+        """The folder uploads are written to (``upload_dir`` or ``<instance_dir>/uploads``)."""
+        return Path(self.upload_dir) if self.upload_dir else Path(self.instance_dir) / "uploads"
 
     @property
     def is_sqlite(self) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
@@ -75,11 +76,17 @@ def geometry_from_geojson(data: Any) -> BaseGeometry:
         )
     try:
         geom = shape(data)
+    except OverflowError:  # an integer past what a float holds, e.g. 310 digits
+        raise InvalidInput(f"the {data['type']} has a coordinate too large to be a number of "
+                           "degrees", field="geometry") from None
     except (KeyError, TypeError, ValueError, IndexError, shapely.errors.ShapelyError) as exc:
-        raise InvalidInput(f"the {data['type']} is not valid GeoJSON: {exc}",
+        raise InvalidInput(f"the {data['type']} is not valid GeoJSON: {str(exc)[:200]}",
                            field="geometry") from None
     if geom.is_empty:
         raise InvalidInput(f"the {data['type']} has no coordinates", field="geometry")
+    if not np.isfinite(shapely.get_coordinates(geom)).all():  # 1e400 reads as infinity
+        raise InvalidInput(f"the {data['type']} has a coordinate that is not a finite number",
+                           field="geometry")
     return geom
 
 

@@ -15,6 +15,7 @@ from gridsvc.settings import Settings
 
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the app for ``settings`` (``Settings.from_env()`` when none are given)."""
+    from gridsvc.io.uploads import remove_stale
     from gridsvc.web import (
         audit,
         boundaries,
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese names stay readable
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["gridsvc"] = Services.from_settings(settings)
+    remove_stale(settings.uploads)  # what a killed process left of its uploads
     register_problem_handlers(app)
     audit.install(app)
     app.register_blueprint(meta.bp)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import io
 import re
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 from flask import Blueprint, Response, request, send_file, url_for
 
 from gridsvc.access import Permission, Principal
+from gridsvc.io.uploads import upload_folder
 from gridsvc.services import boundaries
 from gridsvc.services.boundaries import ImportOutcome
 from gridsvc.services.errors import InvalidInput, ValidationFailed
@@ -68,8 +68,8 @@ def _saved_upload() -> Iterator[Path]:
             "(a Shapefile zipped with its companion files)",
             field="file",
         )
-    with tempfile.TemporaryDirectory(prefix="gridsvc-upload-") as folder:
-        path = Path(folder) / name
+    with upload_folder(current_services().settings.uploads, "upload") as folder:
+        path = folder / name
         upload.save(path)
         yield path
 
@@ -142,8 +142,8 @@ def export() -> Response:
     suffix, media = EXPORTS[fmt]
     unit = text_arg("unit")
     name = f"gridsvc-{unit or viewer.scope_code or 'tree'}{suffix}"
-    with tempfile.TemporaryDirectory(prefix="gridsvc-export-") as folder:
-        path = Path(folder) / name
+    with upload_folder(current_services().settings.uploads, "export") as folder:
+        path = folder / name
         boundaries.export_tree(current_services(), path, fmt, root=unit, viewer=viewer)
         data = io.BytesIO(path.read_bytes())
     return send_file(data, mimetype=media, as_attachment=True, download_name=name)

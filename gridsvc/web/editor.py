@@ -13,7 +13,6 @@ the cookie with the page's CSRF token (``gridsvc.web.csrf``).
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import folium
@@ -33,7 +32,7 @@ from gridsvc.web.audit import checks_only
 from gridsvc.web.auth import page_csrf_token, require
 from gridsvc.web.geojson import geometry, json_response, plain
 from gridsvc.web.problems import problem_response
-from gridsvc.web.units import unit_etag
+from gridsvc.web.units import if_match_version, unit_etag
 
 bp = Blueprint("editor", __name__)
 CHINA_CENTRE = (35.0, 105.0)  # wgs84 lat, lon: the view until a unit is loaded
@@ -127,21 +126,14 @@ def check_geometry(code: str) -> Response:
 def _expected_version(code: str) -> int:
     """The version named by If-Match: 428 when it is missing or '*', 412 when it names no
     version of this unit."""
-    tags = request.if_match
-    if not tags or tags.star_tag:
+    version = if_match_version(code)
+    if version is None:
         abort(problem_response(
             428, "precondition-required",
             f"send If-Match with the ETag of unit {code} as you loaded it (from GET "
             f"/api/v1/units/{code}), so a save cannot overwrite someone else's",
         ))
-    for tag in tags.as_set():
-        found = re.fullmatch(rf"{re.escape(code)}-(\d+)", tag or "")  # "" is parsed as None
-        if found:
-            return int(found[1])
-    raise editing.VersionMismatch(
-        f"If-Match {request.headers.get('If-Match')} names no version of unit {code}; "
-        f"reload it from GET /api/v1/units/{code}", code=code,
-    )
+    return version
 
 
 @bp.put("/api/v1/units/<code>/geometry")

@@ -13,13 +13,13 @@ encoded, so the hot paths skip Flask's JSON.
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import orjson
 from flask import Blueprint, Response, g, request
 
 from gridsvc.access import Permission
+from gridsvc.io.uploads import upload_folder
 from gridsvc.services import lookup
 from gridsvc.services import lookup_batch as batch
 from gridsvc.services.contacts import Contacts
@@ -94,8 +94,8 @@ def gazetteer_import() -> Response:
     if Path(name).suffix.lower() not in GAZETTEER_SUFFIXES:
         raise InvalidInput(f"{upload.filename!r}: upload a .csv or .geojson gazetteer",
                            field="file")
-    with tempfile.TemporaryDirectory(prefix="gridsvc-gazetteer-") as folder:
-        path = Path(folder) / name
+    with upload_folder(current_services().settings.uploads, "gazetteer") as folder:
+        path = folder / name
         upload.save(path)
         result = import_gazetteer(current_services(), path, source=f"file:{name}")
     return json_response(result.as_dict())

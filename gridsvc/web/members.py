@@ -10,7 +10,6 @@ and every call is in the audit log. Roster uploads are multipart with the file i
 from __future__ import annotations
 
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from flask import Blueprint, Response, request
 
 from gridsvc.access import Permission
 from gridsvc.io.roster import SUFFIXES
+from gridsvc.io.uploads import upload_folder
 from gridsvc.services import members, registration, work_orgs
 from gridsvc.services.errors import InvalidInput, NotFound
 from gridsvc.web import current_services
@@ -119,8 +119,8 @@ def upload_roster() -> Response:
         raise InvalidInput(f"{upload.filename!r}: upload a {' or '.join(SUFFIXES)} file",
                            field="file")
     importer = members.import_members if kind == "members" else work_orgs.import_work_orgs
-    with tempfile.TemporaryDirectory(prefix="gridsvc-roster-") as folder:
-        path = Path(folder) / name
+    with upload_folder(current_services().settings.uploads, "roster") as folder:
+        path = folder / name
         upload.save(path)
         result = importer(current_services(), path, filename=name, viewer=viewer)
     set_target(f"roster:{result['id']}", kind=kind, counts=result["counts"])

@@ -12,7 +12,6 @@ other read needs ``read-units`` and sees only the token's subtree, writes need
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -22,7 +21,7 @@ from flask import Blueprint, Response, abort, request, url_for
 from gridsvc.access import Permission
 from gridsvc.hierarchy import Level
 from gridsvc.services import ogc_features as ogc
-from gridsvc.services.errors import InvalidInput, VersionConflict
+from gridsvc.services.errors import InvalidInput
 from gridsvc.services.tree import UnitView
 from gridsvc.web import current_services
 from gridsvc.web import ogc_html as html
@@ -32,7 +31,7 @@ from gridsvc.web.geojson import GEOJSON, JSON, geometry, json_response
 from gridsvc.web.ogc_openapi import MERGE_PATCH, OPENAPI_MEDIA, ogc_openapi_document
 from gridsvc.web.params import int_arg
 from gridsvc.web.problems import problem_response
-from gridsvc.web.units import unit_etag
+from gridsvc.web.units import if_match_version, unit_etag
 
 bp = Blueprint("ogc", __name__, url_prefix="/ogc")
 
@@ -312,22 +311,6 @@ def _body() -> Any:
     return request.get_json(force=True, silent=True)
 
 
-def _if_match(code: str) -> int | None:
-    """The version named by If-Match (None without one, or with '*'); 412 when it names no
-    version of this unit."""
-    if not request.headers.get("If-Match", "").strip():
-        return None
-    tags = request.if_match
-    if tags.star_tag:
-        return None
-    for tag in tags.as_set():
-        found = re.fullmatch(rf"{re.escape(code)}-(\d+)", tag)
-        if found:
-            return int(found[1])
-    raise VersionConflict(f"If-Match {request.headers.get('If-Match')} names no version of "
-                          f"feature {code}; read it again for its ETag", code=code)
-
-
 def _written(result: ogc.WriteOutcome, level: Level, status: int = 200) -> Response:
     code = result.unit.props["code"]
     data = _feature(result.unit, level, links=True) | {
@@ -374,7 +357,8 @@ def _rewrite(write: Callable[..., Any], collection_id: str, feature_id: str) -> 
     svc = current_services()
     level = ogc.collection_level(svc, collection_id)
     data = _body()
-    result = write(svc, level, feature_id, data, if_match=_if_match(feature_id), viewer=viewer)
+    result = write(svc, level, feature_id, data, if_match=if_match_version(feature_id),
+                   viewer=viewer)
     return _written(result, level)
 
 
@@ -383,5 +367,6 @@ def delete_item(collection_id: str, feature_id: str) -> Response:
     viewer = require(Permission.EDIT_BOUNDARIES)
     svc = current_services()
     level = ogc.collection_level(svc, collection_id)
-    outcome = ogc.delete(svc, level, feature_id, if_match=_if_match(feature_id), viewer=viewer)
+    outcome = ogc.delete(svc, level, feature_id, if_match=if_match_version(feature_id),
+                         viewer=viewer)
     return json_response(outcome.as_dict())

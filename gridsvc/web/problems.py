@@ -14,6 +14,7 @@ from flask import Flask, Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from gridsvc.io.uploads import is_disk_full
 from gridsvc.maps.basemap import BasemapError
 from gridsvc.services.errors import ServiceError
 from gridsvc.storage.engine import is_unavailable
@@ -68,6 +69,12 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
         "The database cannot be reached or is busy (restarting, connection lost, locked). "
         "Retry after the seconds in Retry-After; the service reconnects by itself. A write "
         "that was cut off was rolled back or, rarely, committed: read before redoing it.",
+    ),
+    "storage-full": (
+        "Storage full",
+        "The service's disk (its upload folder, GRIDSVC_UPLOAD_DIR, or the database's) is "
+        "full, so the request was refused and nothing was stored. Retry after the seconds in "
+        "Retry-After, once the operator has freed space.",
     ),
     "rate-limited": (
         "Too many requests",
@@ -215,6 +222,18 @@ def _text_rule_error(exc: TextRuleError) -> Response:
     return problem_response(400, "invalid-input", str(exc), extra=extra)
 
 
+def _os_error(error: OSError) -> Response:
+    """A full disk (ENOSPC, EDQUOT) is 503 storage-full with Retry-After; any other operating
+    system error is unexpected."""
+    if not is_disk_full(error):
+        return _unexpected(error)
+    current_app.logger.warning("disk full on %s %s: %s", request.method, request.path, error)
+    response = problem_response(503, "storage-full", "the service's disk is full; nothing was "
+                                "stored, retry later")
+    response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER_S)
+    return response
+
+
 def _basemap_error(exc: BasemapError) -> Response:
     """The configured base map cannot serve this page (e.g. gcj02 tiles under unshifted
     overlays): a configuration problem the operator fixes, said plainly."""
@@ -225,6 +244,7 @@ def register_problem_handlers(app: Flask) -> None:
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(BasemapError, _basemap_error)
     app.register_error_handler(TextRuleError, _text_rule_error)
+    app.register_error_handler(OSError, _os_error)
     app.register_error_handler(SQLAlchemyError, _database_error)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)

@@ -11,13 +11,14 @@ subtree, and a unit outside it is 404, as if it did not exist.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, request, url_for
 
 from gridsvc.access import Permission
 from gridsvc.services import tree
-from gridsvc.services.errors import InvalidInput
+from gridsvc.services.errors import InvalidInput, VersionConflict
 from gridsvc.services.tree import UnitPage
 from gridsvc.web import current_services
 from gridsvc.web.auth import require
@@ -54,6 +55,24 @@ def unit_etag(code: str, version: int) -> str:
     """The unit's entity tag (unquoted): its code and version. PUTs that change a unit send
     it back in If-Match (gridsvc.web.editor), so a stale copy cannot overwrite a newer one."""
     return f"{code}-{version}"
+
+
+def if_match_version(code: str) -> int | None:
+    """The version of unit ``code`` that ``If-Match`` names; None without If-Match or with
+    '*'. ``VersionConflict`` (412) when it names none: another unit's tag, an empty tag
+    (``""``, which Werkzeug reads as None) or a number too long to be a version."""
+    if not request.headers.get("If-Match", "").strip():
+        return None
+    tags = request.if_match
+    if tags.star_tag:
+        return None
+    for tag in tags.as_set():
+        found = re.fullmatch(rf"{re.escape(code)}-(\d{{1,9}})", tag or "")
+        if found:
+            return int(found[1])
+    shown = request.headers.get("If-Match", "")[:100]
+    raise VersionConflict(f"If-Match {shown} names no version of unit {code}; read it again "
+                          f"for its ETag", code=code)
 
 
 @bp.get("/units")
