@@ -127,6 +127,9 @@ class Settings:
     proxy_hops: int = number(0, min=0, max=10)
     audit_retention_days: int = number(180, min=1)  # audit entries older than this are purged
     token_cache_seconds: float = number(5.0, min=0)  # how long a worker trusts a verified token
+    # How long a statement waits for a lock (SQLite's write lock, a PostgreSQL row lock) before
+    # the request answers 503: bounds the time a worker thread is held.
+    db_lock_timeout_seconds: float = number(5.0, min=0.1, max=300)
     # OGC API writes without If-Match or properties.version: "required" answers 428;
     # "optional" writes against the stored version (last writer wins; for QGIS, see README)
     ogc_precondition: str = choice("required", OGC_PRECONDITIONS)

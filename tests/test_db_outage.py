@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from api_support import B1, app_client, store_sample
+from api_support import B1, app_client, bearer, store_sample
 from conftest import _start_throwaway_cluster
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -110,3 +110,26 @@ def test_api_answers_503_while_postgres_is_down_and_recovers(private_pg, tmp_pat
         # the same app, with no restart: the pool reconnects by itself
         assert client.get("/healthz").status_code == 200
         assert client.get(IN_B1).get_json()["chain"][-1]["code"] == B1
+
+
+def test_token_requests_answer_503_not_500_once_the_token_cache_expires(private_pg,
+                                                                       tmp_path) -> None:
+    """The audit hook used to verify the token again after the view's 503 and raise (500)."""
+    url, cluster = private_pg
+    settings = Settings(database_url=url, instance_dir=tmp_path, index_check_seconds=0,
+                        token_cache_seconds=0)
+    with app_client(settings) as client:
+        staff = bearer(settings, "staff")
+        assert client.get("/api/v1/members", headers=staff).status_code == 200
+        cluster.stop()
+        client.application.extensions["gridsvc"].db.engine.dispose()
+        for method, path in (("get", "/api/v1/members"), ("get", "/api/v1/members/1"),
+                             ("get", "/api/v1/units"), ("put", "/api/v1/members/1"),
+                             ("post", "/api/v1/rosters")):
+            resp = getattr(client, method)(path, headers=staff, json={})
+            assert_unavailable(resp)
+        # a lookup with a token still answers from the index, as the public sees it
+        looked = client.get(IN_B1, headers=staff).get_json()
+        assert looked["chain"][-1]["code"] == B1 and looked["household"]["contact"] is None
+        cluster.start()
+        assert client.get("/api/v1/members", headers=staff).status_code == 200

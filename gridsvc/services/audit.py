@@ -33,9 +33,10 @@ def record(
     status: int | None = None,
     detail: dict[str, Any] | None = None,
     remote: str | None = None,
-) -> None:
-    """Store one entry in its own transaction. A failure to store is logged (without the
-    entry's details) and does not fail the caller's work, which has already happened."""
+) -> bool:
+    """Store one entry in its own transaction; whether it was stored. A failure to store is
+    logged (without the entry's details) and does not fail work that has already happened;
+    a caller about to hand out personal data must not hand it out when this is False."""
     entry = AuditEntry(
         actor=who.name[:100], role=who.role.value, token_id=who.token_id, action=action[:100],
         target=target[:200] if target else None, result=result[:100], status=status,
@@ -44,8 +45,10 @@ def record(
     try:
         with services.db.session() as session:
             session.add(entry)
-    except Exception as exc:  # the database is down: the request already has its answer
+    except Exception as exc:  # the database is down or locked past the busy timeout
         log.error("audit entry for %s could not be stored: %s", action, type(exc).__name__)
+        return False
+    return True
 
 
 def purge(services: Services, days: int | None = None) -> int:

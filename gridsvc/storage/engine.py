@@ -12,6 +12,7 @@ migration if missing.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -55,7 +56,7 @@ def sqlite_module() -> ModuleType:
     return pysqlite3
 
 
-def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+def _on_sqlite_connect(dbapi_conn: Any, _record: Any, lock_timeout_ms: int = 5000) -> None:
     dbapi_conn.isolation_level = None  # transactions are begun by the "begin" listener
     dbapi_conn.enable_load_extension(True)
     try:
@@ -68,12 +69,15 @@ def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.enable_load_extension(False)
     dbapi_conn.execute("PRAGMA foreign_keys = ON")
     dbapi_conn.execute("PRAGMA journal_mode = WAL")
-    dbapi_conn.execute("PRAGMA busy_timeout = 30000")
+    dbapi_conn.execute(f"PRAGMA busy_timeout = {int(lock_timeout_ms)}")
     init_spatialite(dbapi_conn, transaction=True, init_mode="WGS84")
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for a SpatiaLite file or a PostGIS database."""
+def make_engine(url: str, lock_timeout_s: float = 5.0, **kwargs: Any) -> Engine:
+    """An engine for a SpatiaLite file or a PostGIS database. A statement waits at most
+    ``lock_timeout_s`` for a lock (SQLite's ``busy_timeout``, PostgreSQL's ``lock_timeout``),
+    then fails as ``is_unavailable`` (503 to retry), so no request holds a thread long."""
+    lock_ms = max(1, round(lock_timeout_s * 1000))
     kwargs.setdefault("hide_parameters", True)  # statement values never reach logs or errors
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -85,13 +89,15 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             poolclass=NullPool if parsed.database in (None, "", ":memory:") else None,
             **kwargs,
         )
-        event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "connect", functools.partial(_on_sqlite_connect,
+                                                          lock_timeout_ms=lock_ms))
         # Let SQLAlchemy, not pysqlite, manage transactions so BEGIN covers reads and DDL too.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
             parsed = parsed.set(drivername="postgresql+psycopg")
+        kwargs.setdefault("connect_args", {"options": f"-c lock_timeout={lock_ms}"})
         return create_engine(parsed, pool_pre_ping=True, **kwargs)
     raise StorageError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
 
@@ -105,7 +111,7 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, settings.db_lock_timeout_seconds)
         return cls(engine, sessionmaker(engine, expire_on_commit=False))
 
     @property

@@ -19,14 +19,18 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from flask import Blueprint, Flask, Response, current_app, g, request
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
 
-from gridsvc.access import Permission
+from gridsvc.access import Permission, Principal
 from gridsvc.services import audit
 from gridsvc.services.errors import InvalidInput
+from gridsvc.storage.engine import is_unavailable
 from gridsvc.web import current_services
 from gridsvc.web.auth import current_principal, require
 from gridsvc.web.geojson import json_response
 from gridsvc.web.params import int_arg, text_arg
+from gridsvc.web.problems import database_unavailable
 
 bp = Blueprint("audit", __name__, url_prefix="/api/v1")
 
@@ -60,20 +64,46 @@ def install(app: Flask) -> None:
 
 
 def _record_request(response: Response) -> Response:
+    """Record the request when it must be. A personal read whose entry cannot be stored (the
+    database down, or an SQLite write lock held past the busy timeout) is not served: 503
+    with Retry-After instead of the data. A write has already happened and keeps its answer."""
     if request.url_rule is None or request.endpoint is None:
         return response
     view = current_app.view_functions.get(request.endpoint)
+    is_read = getattr(view, "_audit_read", False)
     is_write = request.method in WRITE_METHODS and not getattr(view, "_audit_skip", False)
-    if not (is_write or getattr(view, "_audit_read", False)):
+    if not (is_write or is_read):
         return response
-    audit.record(
-        current_services(), g.get("principal") or current_principal(),
-        f"{request.method} {request.url_rule.rule}",
-        target=g.get("audit_target") or _target_from_route(),
-        result=_result(response), status=response.status_code,
-        detail=g.get("audit_detail"), remote=request.remote_addr,
-    )
-    return response
+    stored = False
+    who = _caller()
+    if who is not None:
+        stored = audit.record(
+            current_services(), who, f"{request.method} {request.url_rule.rule}",
+            target=g.get("audit_target") or _target_from_route(),
+            result=_result(response), status=response.status_code,
+            detail=g.get("audit_detail"), remote=request.remote_addr,
+        )
+    if stored or not is_read or response.status_code >= 400:
+        return response
+    return database_unavailable("the read could not be recorded in the audit log (the "
+                                "database is unavailable or busy), so it is not served; "
+                                "retry in a few seconds")
+
+
+def _caller() -> Principal | None:
+    """Who made the request: as verified for it, else verified now; None when the token
+    cannot be verified (the database is unavailable: the entry could not be stored either)."""
+    principal = g.get("principal")
+    if principal is not None:
+        return principal
+    try:
+        return current_principal()
+    except HTTPException:  # an unknown token: current_principal recorded the public
+        return g.get("principal")
+    except SQLAlchemyError as exc:
+        if not is_unavailable(exc):
+            raise
+        return None
 
 
 def _target_from_route() -> str | None:

@@ -17,9 +17,11 @@ without it 403 /problems/forbidden. Tokens are made with ``gridsvc token create`
 from __future__ import annotations
 
 from flask import abort, g, request
+from sqlalchemy.exc import SQLAlchemyError
 
 from gridsvc.access import PUBLIC, Permission, Principal, Role
 from gridsvc.services.accounts import verify_token
+from gridsvc.storage.engine import is_unavailable
 from gridsvc.web import csrf, current_services
 from gridsvc.web.problems import problem_response
 
@@ -39,6 +41,19 @@ def current_principal() -> Principal:
                 g.csrf_missing = True  # the cookie alone does not authorise this write
         principal = g.principal = _from_header(header)
     return principal
+
+
+def caller_or_public() -> Principal:
+    """``current_principal()`` for the public endpoints (the lookup): the public when the
+    database cannot verify the token now, so the lookup keeps answering from its index
+    through an outage (with what the public may see)."""
+    try:
+        return current_principal()
+    except SQLAlchemyError as exc:
+        if not is_unavailable(exc):
+            raise
+        g.principal = PUBLIC  # once per request, not once per question
+        return PUBLIC
 
 
 def page_csrf_token() -> str | None:

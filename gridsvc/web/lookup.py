@@ -26,7 +26,7 @@ from gridsvc.services.contacts import Contacts
 from gridsvc.services.errors import InvalidInput
 from gridsvc.services.gazetteer import import_gazetteer
 from gridsvc.web import current_services
-from gridsvc.web.auth import current_principal, require
+from gridsvc.web.auth import caller_or_public, require
 from gridsvc.web.boundaries import _safe_name
 from gridsvc.web.geojson import fast_json_response, json_bytes, json_response
 from gridsvc.web.params import bool_arg, text_arg
@@ -45,7 +45,7 @@ def lookup_one() -> Response:
     if address is not None and (lon is not None or lat is not None):
         raise InvalidInput("give either lon, lat and coordsys or address, not both",
                            field="address")
-    contacts = Contacts.for_caller(current_principal(), batch=False)
+    contacts = Contacts.for_caller(caller_or_public(), batch=False)
     if address is not None:
         return fast_json_response(lookup.lookup_address(svc, address, text_arg("district",
                                                                                 args), contacts))
@@ -66,7 +66,7 @@ def lookup_batch() -> Response:
         raise InvalidInput(f"format must be results or columns, got {form!r}", field="format")
     items = batch_items()
     svc = current_services()
-    contacts = Contacts.for_caller(current_principal(), batch=True)
+    contacts = Contacts.for_caller(caller_or_public(), batch=True)
     if form == "columns":
         return json_bytes(batch.lookup_batch_columns(svc, items, contacts).to_json())
     return json_bytes(batch.lookup_batch(svc, items, compact=bool_arg("compact"),

@@ -26,7 +26,7 @@ from flask_limiter.util import get_remote_address
 from gridsvc.access import Permission
 from gridsvc.services.errors import ServiceError
 from gridsvc.settings import RATE_OFF, Settings, SettingsError, rate_problem
-from gridsvc.web.auth import current_principal
+from gridsvc.web.auth import caller_or_public
 from gridsvc.web.lookup import batch_items
 from gridsvc.web.problems import problem_response
 
@@ -36,7 +36,7 @@ BATCH = "lookup.lookup_batch"
 def batch_cost() -> int:
     """What one batch counts against the limit: its items for the public, else 1. A body
     that does not decode counts 1 (the view answers 400)."""
-    if current_principal().may(Permission.READ_UNITS):
+    if caller_or_public().may(Permission.READ_UNITS):
         return 1
     try:
         items = batch_items()
@@ -47,7 +47,7 @@ def batch_cost() -> int:
 
 def client_key() -> str:
     """Whom a count belongs to: the token when one is sent, else the client address."""
-    principal = current_principal()
+    principal = caller_or_public()
     if principal.token_id is not None:
         return f"token:{principal.token_id}"
     return get_remote_address()
