@@ -173,12 +173,40 @@ def _check_scope(session: Session, records: Sequence[BoundaryRecord],
     if outside:
         named = ", ".join(f"row {r.row} {r.code}" for r in outside[:20])
         more = f" and {len(outside) - 20} more" if len(outside) > 20 else ""
+        # One message for both causes (its parent is outside, or its code belongs to a unit
+        # outside), so the answer does not tell whether a code exists outside the subtree.
         raise Forbidden(
-            f"{len(outside)} feature{'s' if len(outside) != 1 else ''} of the file lie outside "
-            f"your subtree ({viewer.scope_label}): {named}{more}; nothing was stored",
+            f"{len(outside)} feature{'s' if len(outside) != 1 else ''} of the file cannot be "
+            f"stored by this token: each would lie outside your subtree "
+            f"({viewer.scope_label}) or uses a code this token cannot use: {named}{more}; "
+            "nothing was stored",
             scope=viewer.scope_code,
             features=[{"row": r.row, "code": r.code, "layer": r.layer} for r in outside],
         )
+
+
+def _clip_to_scope(svc: Services, report: Report, viewer: Principal | None) -> None:
+    """A scoped viewer's report draws nothing outside their subtree: each problem's shape
+    (an overlap with a neighbour, a gap between siblings) is cut to the scope unit's stored
+    area and its location dropped when outside it. Problems still name the other unit
+    (``other_code``) and keep their area, so a planner knows what the edit runs into without
+    receiving the exact boundary of a unit they may not read."""
+    if scope.city_wide(viewer) or not report.problems:
+        return
+    assert viewer is not None
+    area = None
+    if viewer.scope_code:
+        with svc.db.session() as session:
+            unit = session.scalar(select(Unit).where(Unit.code == viewer.scope_code))
+            area = q.geometries([unit])[0] if unit is not None else None
+    for p in report.problems:
+        if p.geometry_wkt:
+            inside = (shapely.intersection(shapely.from_wkt(p.geometry_wkt), area)
+                      if area is not None else None)
+            p.geometry_wkt = (inside.wkt if inside is not None and not inside.is_empty
+                              else None)
+        if p.location and (area is None or not area.covers(shapely.Point(p.location))):
+            p.location = None
 
 
 def _values(rec: BoundaryRecord, level: int) -> dict[str, Any]:
@@ -310,6 +338,7 @@ def import_records(
         gap_min_m2=s.gap_min_m2,
     )
     report.problems.extend(result.report.problems)
+    _clip_to_scope(svc, report, viewer)
     report.features = len(records)
     report.repaired += result.report.repaired
     outcome = ImportOutcome(report, dry_run=dry_run)

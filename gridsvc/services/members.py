@@ -290,7 +290,7 @@ def update_member(svc: Services, member_id: int, data: Mapping[str, Any],
             taken = session.scalar(select(Member.id).where(Member.phone == inp.phone,
                                                            Member.id != member_id))
             if taken is not None:
-                raise Conflict(f"another member (id {taken}) has this phone", field="phone")
+                raise Conflict("another member has this phone", field="phone")  # no id
             values = _member_values(snap, inp, a, member, _org_ids(session, [inp.work_unit]))
             _update(session, snap, member, values, "staff update")
             scope.require_unit_in_scope(session, viewer, member.building_id,

@@ -185,8 +185,9 @@ def item(svc: Services, level: Level, code: str, *,
 
 def create(svc: Services, level: Level, data: Any, *,
            viewer: Principal | None = None) -> WriteOutcome:
-    """Store a new unit of ``level`` from a GeoJSON Feature; ``Conflict`` when its code is
-    taken, ``Forbidden`` when its parent lies outside the viewer's subtree."""
+    """Store a new unit of ``level`` from a GeoJSON Feature; ``Forbidden`` when its parent
+    lies outside the viewer's subtree, ``Conflict`` when its code is taken (saying so only
+    when the unit holding it is in the viewer's subtree)."""
     feature = _feature(data)
     props = _properties(feature)
     code = _feature_code(feature, props, None)
@@ -196,10 +197,15 @@ def create(svc: Services, level: Level, data: Any, *,
     geometry = _geometry(feature)
     parent_code = props.get("parent_code")
     with svc.db.session() as session:
-        if session.scalar(select(Unit.id).where(Unit.code == code)) is not None:
+        _check_parent_scope(session, viewer, parent_code, level)
+        taken = session.scalar(select(Unit.path).where(Unit.code == code))
+    if taken is not None:
+        if viewer is None or viewer.covers(taken):
             raise Conflict(f"a unit with code {code!r} exists already; replace or update it "
                            "instead", code=code)
-        _check_parent_scope(session, viewer, parent_code, level)
+        # Outside the caller's subtree: what is stored there is not theirs to learn.
+        raise Conflict(f"the code {code!r} cannot be used by this token; choose another "
+                       "code", code=code)
     record = BoundaryRecord(
         row=1, code=code, name=props.get("name") or "", level=level.level,
         parent_code=parent_code, geometry=geometry, leader=props.get("leader"),
