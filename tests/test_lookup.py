@@ -13,6 +13,7 @@ from conftest import empty_database
 
 from gridsvc.demo.city import DemoCity, generate_city
 from gridsvc.services.boundaries import import_records
+from gridsvc.services.contacts import ALL
 from gridsvc.services.context import Services
 from gridsvc.services.errors import InvalidInput
 from gridsvc.services.gazetteer import import_gazetteer
@@ -251,7 +252,7 @@ def test_batch_mixes_points_addresses_and_bad_items(svc: Services, city: DemoCit
         {"address": e.compound},
     ]
     for compact in (False, True):
-        body = lookup_batch(svc, items, compact=compact).as_dict()
+        body = lookup_batch(svc, items, compact=compact, contacts=ALL).as_dict()
         results = body["results"]
         assert [r["index"] for r in results] == list(range(len(items)))
         ok = {r["index"] for r in results if "result" in r}
@@ -270,16 +271,16 @@ def test_batch_mixes_points_addresses_and_bad_items(svc: Services, city: DemoCit
             assert results[0]["result"]["household"]["code"] in body["units"]
         else:
             assert "units" not in body
-            single = lookup_point(svc, p.x, p.y, "wgs84")
+            single = lookup_point(svc, p.x, p.y, "wgs84", ALL)
             assert results[0]["result"] == single
 
 
 def test_batch_of_points_only_equals_single_lookups(svc: Services, city: DemoCity) -> None:
     points = [shapely.point_on_surface(b.geometry) for b in buildings(city)[:40]]
     items = [{"lon": p.x, "lat": p.y, "coordsys": "wgs84"} for p in points]
-    results = lookup_batch(svc, items).as_dict()["results"]
+    results = lookup_batch(svc, items, contacts=ALL).as_dict()["results"]
     for p, r in zip(points, results, strict=True):
-        assert r["result"] == lookup_point(svc, p.x, p.y, "wgs84")
+        assert r["result"] == lookup_point(svc, p.x, p.y, "wgs84", ALL)
 
 
 def test_batch_limit_is_enforced(svc: Services) -> None:
