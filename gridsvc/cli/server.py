@@ -14,7 +14,7 @@ import click
 from gunicorn.app.base import BaseApplication
 
 from gridsvc.cli.common import Progress, audited, cli, services
-from gridsvc.demo.city import generate_city, write_demo
+from gridsvc.demo.city import SCALES, SHAPES, generate_city, write_demo
 from gridsvc.demo.members import demo_roster, write_roster
 from gridsvc.services.boundaries import import_records
 from gridsvc.services.context import Services
@@ -25,8 +25,12 @@ from gridsvc.validation.text import format_report
 
 @cli.command("demo")
 @click.option("--seed", default=1, show_default=True, help="Same seed, same city.")
-@click.option("--scale", type=click.Choice(["small", "city"]), default="small", show_default=True,
-              help="small: 3 streets, 600 buildings; city: 40 streets, 77,000 buildings.")
+@click.option("--scale", type=click.Choice(list(SCALES)), default="small", show_default=True,
+              help="small: 3 streets, 600 buildings; city: 40 streets, 77,000 buildings; "
+                   "district: 20 streets, 2,900 grids.")
+@click.option("--shape", type=click.Choice(SHAPES), default="rect", show_default=True,
+              help="rect: straight streets, 4-5 vertices a cell; organic: streets traced with "
+                   "~1,000 vertices a grid outline (grids then tile their communities).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Also write city.geojson and gazetteer.csv to this folder.")
 @click.option("--load/--no-load", default=True, show_default=True,
@@ -35,10 +39,11 @@ from gridsvc.validation.text import format_report
               help="Also register a made-up roster, about 3 members a building "
                    "[default: on for small, off for city].")
 @audited("demo")
-def demo(seed: int, scale: str, out: Path | None, load: bool, members: bool | None) -> None:
+def demo(seed: int, scale: str, shape: str, out: Path | None, load: bool,
+         members: bool | None) -> None:
     """Generate a demo city (deterministic from --seed) and load it."""
-    click.echo(f"generating the {scale} demo city (seed {seed}) ...", err=True)
-    city = generate_city(seed=seed, scale=scale)
+    click.echo(f"generating the {scale} {shape} demo city (seed {seed}) ...", err=True)
+    city = generate_city(seed=seed, scale=scale, shape=shape)
     if out is not None:
         write_demo(city, out)
         click.echo(f"wrote {out}/city.geojson and {out}/gazetteer.csv", err=True)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -42,12 +43,14 @@ from shapely.geometry.base import BaseGeometry
 from gridsvc.demo import names
 from gridsvc.demo.gazetteer import GazetteerEntry, gazetteer_rows, write_gazetteer_csv
 from gridsvc.demo.layout import index_in_group, layout_buildings
+from gridsvc.demo.organic import BLOCK_INSET_M, organic_cells
 from gridsvc.demo.regions import grow_regions
 from gridsvc.io.records import BoundaryRecord
 from gridsvc.spatial.metric import WGS84_EPSG, lonlat_to_metric, transformer
 
 __all__ = [
     "SCALES",
+    "SHAPES",
     "DemoCity",
     "GazetteerEntry",
     "Scale",
@@ -83,7 +86,15 @@ class Scale:
 SCALES: dict[str, Scale] = {
     "small": Scale(streets=3, communities=12, cols=8, rows=8, buildings_per_grid=10),
     "city": Scale(streets=40, communities=350, cols=72, rows=70, buildings_per_grid=15),
+    # ~2,900 grids: with organic cells, as many outlines of ~1,000 vertices as a province has
+    # counties (the benchmark's high-vertex case)
+    "district": Scale(streets=20, communities=200, cols=54, rows=54, buildings_per_grid=15),
 }
+
+
+#: Cell outlines: ``rect`` straight road centre lines (4-5 vertices), ``organic`` streets traced
+#: with a few hundred vertices a side (``organic``); both give the same tree, names and people.
+SHAPES = ("rect", "organic")
 
 
 @dataclass
@@ -122,21 +133,29 @@ class _Compound:
         return f"{self.road}{self.door}{self.name}"
 
 
-def generate_city(seed: int = 1, scale: str = "small") -> DemoCity:
-    """Build the demo city for ``seed`` at ``scale`` (a key of ``SCALES``)."""
+def generate_city(seed: int = 1, scale: str = "small", shape: str = "rect") -> DemoCity:
+    """Build the demo city for ``seed`` at ``scale`` (a key of ``SCALES``) with cells of
+    ``shape`` (one of ``SHAPES``)."""
     if scale not in SCALES:
         raise ValueError(f"unknown demo scale {scale!r}; use one of {', '.join(SCALES)}")
+    if shape not in SHAPES:
+        raise ValueError(f"unknown demo shape {shape!r}; use one of {', '.join(SHAPES)}")
+    organic = shape == "organic"
     spec = SCALES[scale]
     rng = np.random.default_rng(seed)
     xs, ys, wx, wy = _road_grid(spec, rng)
     community_of, street_of = _partition(spec, rng)
     park = _pick_park(community_of, rng)
-    cells = shapely.box(*(a.ravel() for a in _cell_edges(xs, ys)))
-    park_block = shapely.box(*_block(park, xs, ys, wx, wy))
-    shapes = np.array([_community_shape(cells, community_of, k, park, park_block)
+    # the organic outlines come from their own generator: both shapes share everything else
+    cells = (organic_cells(xs, ys, np.random.default_rng([seed, 1])).ravel() if organic
+             else shapely.box(*(a.ravel() for a in _cell_edges(xs, ys))))
+    inset = BLOCK_INSET_M if organic else 0.0
+    park_block = shapely.box(*_block(park, xs, ys, wx, wy, inset))
+    union = shapely.coverage_union_all if organic else shapely.union_all
+    shapes = np.array([_community_shape(cells, community_of, k, park, park_block, union)
                        for k in range(len(street_of))])
-    street_of = _make_enclave(shapes, street_of, rng)
-    street_shapes = np.array([shapely.union_all(shapes[street_of == s])
+    street_of = _make_enclave(shapes, street_of, rng, union)
+    street_shapes = np.array([union(shapes[street_of == s])
                               for s in range(spec.streets)])
     roads = names.unique_names(rng, names.ROAD_WORDS, ["{}路", "{}街", "{}大道"],
                                len(xs) + len(ys))
@@ -172,10 +191,12 @@ def generate_city(seed: int = 1, scale: str = "small") -> DemoCity:
                 compound = _Compound(
                     code=f"{community_code}{g_serial:03d}", name=next(compound_names),
                     street=street_names[s], road=road, door=door,
-                    block=_block(cell, xs, ys, wx, wy), target=int(targets[cell]))
+                    block=_block(cell, xs, ys, wx, wy, inset), target=int(targets[cell]))
                 compounds.append(compound)
-                units.append(_Unit(3, compound.code, compound.name, community_code,
-                                   shapely.box(*compound.block), compound.address))
+                grid = cells[cell[0] * spec.cols + cell[1]] if organic \
+                    else shapely.box(*compound.block)
+                units.append(_Unit(3, compound.code, compound.name, community_code, grid,
+                                   compound.address))
     units.sort(key=lambda u: u.level)  # stable: parents first, each level in code order
     return _assemble(units, compounds, rng, seed, scale)
 
@@ -205,12 +226,13 @@ def _cell_edges(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, ...]:
 
 
 def _block(
-    cell: tuple[int, int], xs: np.ndarray, ys: np.ndarray, wx: np.ndarray, wy: np.ndarray
+    cell: tuple[int, int], xs: np.ndarray, ys: np.ndarray, wx: np.ndarray, wy: np.ndarray,
+    inset: float = 0.0,
 ) -> tuple[float, float, float, float]:
-    """The block of a cell: the cell without the half roads around it."""
+    """The block of a cell: the cell without the half roads around it (and ``inset`` more)."""
     r, c = cell
-    return (float(xs[c] + wx[c] / 2), float(ys[r] + wy[r] / 2),
-            float(xs[c + 1] - wx[c + 1] / 2), float(ys[r + 1] - wy[r + 1] / 2))
+    return (float(xs[c] + wx[c] / 2 + inset), float(ys[r] + wy[r] / 2 + inset),
+            float(xs[c + 1] - wx[c + 1] / 2 - inset), float(ys[r + 1] - wy[r + 1] / 2 - inset))
 
 
 def _partition(spec: Scale, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -248,18 +270,21 @@ def _pick_park(community_of: np.ndarray, rng: np.random.Generator) -> tuple[int,
 
 def _community_shape(
     cells: np.ndarray, community_of: np.ndarray, k: int, park: tuple[int, int],
-    park_block: BaseGeometry,
+    park_block: BaseGeometry, union: Callable[[np.ndarray], BaseGeometry],
 ) -> BaseGeometry:
-    shape = shapely.union_all(cells[community_of.ravel() == k])
+    """The union of the community's cells (``union``: the cells share their edges exactly, so
+    ``shapely.coverage_union_all`` does it fast for organic ones), less the park."""
+    shape = union(cells[community_of.ravel() == k])
     return shape.difference(park_block) if community_of[park] == k else shape
 
 
 def _make_enclave(
-    shapes: np.ndarray, street_of: np.ndarray, rng: np.random.Generator
+    shapes: np.ndarray, street_of: np.ndarray, rng: np.random.Generator,
+    union: Callable[[np.ndarray], BaseGeometry],
 ) -> np.ndarray:
     """Move one community to a street it does not touch, leaving its old street in one piece."""
     n_streets = int(street_of.max()) + 1
-    streets = [shapely.union_all(shapes[street_of == s]) for s in range(n_streets)]
+    streets = [union(shapes[street_of == s]) for s in range(n_streets)]
     index = np.arange(len(street_of))
     for target in rng.permutation(n_streets):
         for k in rng.permutation(len(street_of)):
@@ -268,7 +293,7 @@ def _make_enclave(
                 continue
             if shapely.distance(shapes[k], streets[target]) < MIN_ENCLAVE_GAP_M:
                 continue
-            rest = shapely.union_all(shapes[(street_of == home) & (index != k)])
+            rest = union(shapes[(street_of == home) & (index != k)])
             if rest.geom_type == "Polygon":
                 moved = street_of.copy()
                 moved[k] = target

@@ -78,6 +78,13 @@ from gridsvc.spatial.metric import lonlat_to_metric, metric_epsg_for_geoms, to_m
 PARALLEL_MIN_POINTS = 20_000
 #: Upper bound on the number of cells, whatever the extent (8 bytes each).
 MAX_CELLS = 4_000_000
+#: A cell whose items hold more edges than this is split into k x k children, k <= MAX_SPLIT,
+#: at most MAX_DEPTH times over.
+MAX_EDGES_PER_CELL = 32
+MAX_SPLIT = 4
+MAX_DEPTH = 6
+#: How far, relative to the largest coordinate, the build widens each cell (see ``_kernels``).
+MARGIN = 1e-9
 
 _parallel_lock = threading.Lock()
 
@@ -92,6 +99,15 @@ class _Edges:
 
     edges: np.ndarray  # (m, 4): x1, y1, x2, y2 with y1 <= y2
     edge_start: np.ndarray  # (n + 1,): polygon p's edges are edges[edge_start[p]:edge_start[p+1]]
+
+
+@dataclass(frozen=True)
+class _Rings:
+    """Every ring vertex in input order (rings closed) and where each edge starts."""
+
+    verts: np.ndarray  # (v, 2): x, y
+    edge_v: np.ndarray  # (m,): edge e runs from verts[edge_v[e]] to verts[edge_v[e] + 1]
+    edge_start: np.ndarray  # (n + 1,): polygon p's edges are edge_start[p]..edge_start[p+1]-1
 
 
 class PolygonIndex:
@@ -123,19 +139,16 @@ class PolygonIndex:
         geoms, ids = _checked_input(geoms, ids)
         bounds = shapely.bounds(geoms)
         extent = (bounds[:, 0].min(), bounds[:, 1].min(), bounds[:, 2].max(), bounds[:, 3].max())
+        rings = _rings(geoms)
         side = cell_size if cell_size is not None else _auto_cell_size(bounds, extent)
         if not side > 0:
             raise IndexBuildError(f"cell_size must be positive, got {cell_size}")
         shape, size = _grid_shape(extent, side)
-        inv_w, inv_h = 1.0 / size[0], 1.0 / size[1]
-        cx0, cx1 = _kernels.cell_ranges(bounds[:, 0], bounds[:, 2], extent[0], inv_w, shape[0])
-        cy0, cy1 = _kernels.cell_ranges(bounds[:, 1], bounds[:, 3], extent[1], inv_h, shape[1])
-        cell_start, cell_items = _kernels.cell_lists(cx0, cy0, cx1, cy1, shape[0], shape[1])
-        edges = canonical_edges(geoms)
-        item_refs = np.column_stack([ids[cell_items], edges.edge_start[cell_items],
-                                     edges.edge_start[cell_items + 1]])
-        fdata, idata = _kernels.pack(extent, size, shape, cell_start, bounds[cell_items],
-                                     item_refs, edges.edges)
+        margin = MARGIN * max(1.0, float(np.abs(extent).max()))
+        *cells, verts = _kernels.build_cells(
+            rings.verts, rings.edge_v, rings.edge_start, bounds, ids, np.array(extent),
+            np.array(shape), np.array(size), margin, MAX_EDGES_PER_CELL, MAX_SPLIT, MAX_DEPTH)
+        fdata, idata = _kernels.pack(extent, size, shape, tuple(cells), verts)
         epsg = metric_epsg_for_geoms(geoms)
         tree = STRtree(to_metric(geoms, epsg))
         return cls(fdata, idata, tree, ids, epsg, size)
@@ -197,15 +210,27 @@ class PolygonIndex:
 
     def stats(self) -> dict[str, float]:
         """Sizes that explain the index's speed and memory."""
-        nx, ny = int(self._idata[_kernels.I_NX]), int(self._idata[_kernels.I_NY])
-        n_items = int(self._idata[_kernels.I_NITEM])
+        idata = self._idata
+        nx, ny = int(idata[_kernels.I_NX]), int(idata[_kernels.I_NY])
+        cell_start, cell_full, item_refs, _, pieces, _ = _kernels._views(self._fdata, idata)
+        runs = pieces[:, 1] - pieces[:, 0] - 1
+        item_edges = np.add.reduceat(runs, item_refs[:, 2]) if len(item_refs) and len(runs) \
+            else np.zeros(0)
+        item_edges = np.where(item_refs[:, 3] > item_refs[:, 2], item_edges, 0) \
+            if len(item_edges) else item_edges
         return {
             "polygons": len(self),
-            "edges": int(self._idata[_kernels.I_NEDGE]),
-            "cells": nx * ny,
+            "vertices": int(idata[_kernels.I_NVERT]),
+            "cells": len(cell_full),
+            "top_cells": nx * ny,
+            "split_cells": int((cell_full <= -2).sum()),
             "cell_size_x_deg": float(self.cell_size[0]),
             "cell_size_y_deg": float(self.cell_size[1]),
-            "candidates_per_cell": n_items / (nx * ny),
+            "cells_whole_in_one_polygon": int((cell_full >= 0).sum()),
+            "cells_with_edges": int((np.diff(cell_start) > 0).sum()),
+            "items": len(item_refs),
+            "edges_per_item_mean": float(item_edges.mean()) if len(item_edges) else 0.0,
+            "edges_per_item_max": int(item_edges.max()) if len(item_edges) else 0,
             "array_bytes": self.memory_bytes(),
         }
 
@@ -258,19 +283,26 @@ def canonical_edges(geoms: np.ndarray) -> _Edges:
     """Every ring edge of every polygon as (x1, y1, x2, y2), endpoints ordered by latitude.
 
     The same edge in two neighbours thus gives the same four numbers whichever way each ring
-    runs, which is what makes the boundary rule exact between them.
+    runs, which is what makes the boundary rule exact between them. The kernels order each
+    edge the same way as they read it (``_kernels``).
     """
+    rings = _rings(geoms)
+    a, b = rings.verts[rings.edge_v], rings.verts[rings.edge_v + 1]
+    swap = (a[:, 1] > b[:, 1])[:, None]
+    edges = np.hstack([np.where(swap, b, a), np.where(swap, a, b)])
+    return _Edges(edges=edges, edge_start=rings.edge_start)
+
+
+def _rings(geoms: np.ndarray) -> _Rings:
     parts, part_poly = shapely.get_parts(geoms, return_index=True)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
     coords, coord_ring = shapely.get_coordinates(rings, return_index=True)
-    same_ring = coord_ring[:-1] == coord_ring[1:]
-    a, b = coords[:-1][same_ring], coords[1:][same_ring]
-    edge_poly = part_poly[ring_part[coord_ring[:-1][same_ring]]]
-    swap = (a[:, 1] > b[:, 1])[:, None]
-    edges = np.hstack([np.where(swap, b, a), np.where(swap, a, b)])
+    edge_v = np.flatnonzero(coord_ring[:-1] == coord_ring[1:])
+    edge_poly = part_poly[ring_part[coord_ring[edge_v]]]
     counts = np.bincount(edge_poly, minlength=len(geoms))
     edge_start = np.concatenate([[0], np.cumsum(counts)])
-    return _Edges(edges=edges, edge_start=edge_start)
+    return _Rings(verts=np.ascontiguousarray(coords, dtype=np.float64), edge_v=edge_v,
+                  edge_start=edge_start)
 
 
 def _checked_input(geoms: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -306,7 +338,8 @@ def _checked_input(geoms: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def _auto_cell_size(bounds: np.ndarray, extent: tuple[float, float, float, float]) -> float:
-    """About the median polygon's size: a cell then meets a handful of polygons."""
+    """About the median polygon's size: a cell then meets a handful of polygons (cells on a
+    long outline are split further, see ``MAX_EDGES_PER_CELL``)."""
     sizes = np.maximum(bounds[:, 2] - bounds[:, 0], bounds[:, 3] - bounds[:, 1])
     side = float(np.median(sizes))
     area = max(extent[2] - extent[0], side) * max(extent[3] - extent[1], side)
