@@ -129,7 +129,7 @@ def fmt(x: float) -> str:
     return f"{x:.3g}"
 
 
-COLUMNS = (("figure", 40, "<"), ("value", 11, ">"), ("unit", 9, "<"), ("baseline", 33, "<"),
+COLUMNS = (("figure", 48, "<"), ("value", 11, ">"), ("unit", 9, "<"), ("baseline", 33, "<"),
            ("baseline", 11, ">"), ("gain", 8, ">"), ("target", 19, "<"), ("", 4, "<"))
 
 

@@ -11,8 +11,11 @@ from bench_index import (
     REPEAT,
     Case,
     agreement,
+    agreement_counts,
+    boundary_file,
     bulk_index,
-    bulk_sjoin,
+    bulk_sjoin_matches,
+    case_from,
     make_case,
     measure_build,
     single_index,
@@ -20,7 +23,7 @@ from bench_index import (
 )
 from figures import Agreement, Figure, Target
 
-BUILD_TARGET = Target("<", 2.0)  # seconds
+BUILD_TARGET = Target("<", 5.0)  # seconds (the issue: under 5 s for 4 million vertices)
 MEMORY_TARGET = Target("<", 300.0)  # MB
 BULK_TARGET = Target(">=", 5.0, on_gain=True)  # times faster than geopandas.sjoin
 SINGLE_TARGET = Target("<", 3.0)  # microseconds
@@ -44,33 +47,38 @@ class IndexRun:
     bulk_seconds: float  # the index's time for all random points with the chain
 
 
-def index_figures(case: Case) -> IndexRun:
-    """Build the index into ``case.index``, then measure it against its baselines."""
+def index_figures(case: Case, part: str = "index") -> IndexRun:
+    """Build the index into ``case.index``, then measure it against its baselines; the
+    figures are labelled ``part`` (e.g. ``index (organic)``)."""
     build = measure_build(case)
     wkb_mb = sum(len(w) for w in shapely.to_wkb(case.geoms)) / 2**20
     index_s, rows = bulk_index(case)
-    sjoin_s, _ = bulk_sjoin(case)
+    sjoin_s, _, point, row = bulk_sjoin_matches(case)
     n = f"{len(case.lon):,}"
     figures = [
-        Figure("index", "build", build["build_s"], "s", "shapely.STRtree build",
-               strtree_build_seconds(case.geoms), target=BUILD_TARGET),
-        Figure("index", "resident memory (fresh process)", build["resident_mb"], "MB",
+        Figure(part, f"build ({int(shapely.get_num_coordinates(case.geoms).sum()):,} vertices)",
+               build["build_s"], "s",
+               "shapely.STRtree build", strtree_build_seconds(case.geoms),
+               target=BUILD_TARGET),
+        Figure(part, "resident memory (fresh process)", build["resident_mb"], "MB",
                "the polygons as WKB", wkb_mb, target=MEMORY_TARGET),
-        Figure("index", f"bulk: {n} points + chain", index_s, "s",
+        Figure(part, f"bulk: {n} points + chain", index_s, "s",
                "geopandas.sjoin + chain", sjoin_s, target=BULK_TARGET),
-        Figure("index", f"bulk: {n} points + chain", len(case.lon) / index_s, "points/s",
+        Figure(part, f"bulk: {n} points + chain", len(case.lon) / index_s, "points/s",
                "geopandas.sjoin + chain", len(case.lon) / sjoin_s, higher_is_better=True),
-        Figure("index", "single lookup + chain, median", single_index(case), "us",
+        Figure(part, "single lookup + chain, median", single_index(case), "us",
                "shapely.STRtree query + chain", single_strtree(case), target=SINGLE_TARGET),
     ]
-    vertices = np.unique(shapely.get_coordinates(case.geoms), axis=0)
+    vertices, which = case.vertices()
+    label = "" if part == "index" else f" [{part}]"
     agreements = [
-        Agreement.from_counts("geopandas.sjoin, random points",
-                              agreement(case, case.lon, case.lat)),
-        Agreement.from_counts("geopandas.sjoin, every building vertex",
+        Agreement.from_counts(f"geopandas.sjoin, random points{label}",
+                              agreement_counts(rows, point, row)),
+        Agreement.from_counts(f"geopandas.sjoin, {which}{label}",
                               agreement(case, vertices[:, 0], vertices[:, 1])),
     ]
     return IndexRun(figures, agreements, rows, index_s)
 
 
-__all__ = ["Case", "IndexRun", "index_figures", "make_case", "strtree_build_seconds"]
+__all__ = ["Case", "IndexRun", "boundary_file", "case_from", "index_figures", "make_case",
+           "strtree_build_seconds"]

@@ -144,12 +144,13 @@ def check(name: str, case: Case, got: np.ndarray, matches: np.ndarray) -> Agreem
     return Agreement.from_counts(name, counts)
 
 
-def postgis_figures(case: Case, rows: np.ndarray, index_seconds: float, server: str = SERVER
-                    ) -> tuple[list[Figure], list[Agreement], list[str]]:
+def postgis_figures(case: Case, rows: np.ndarray, index_seconds: float, server: str = SERVER,
+                    part: str = "postgis") -> tuple[list[Figure], list[Agreement], list[str]]:
     """The join timed against the index's bulk time (``index_seconds`` for the same points,
-    whose rows are ``rows``), the agreement on the random points and building vertices, and
-    a note on the load time."""
-    vertices = np.unique(shapely.get_coordinates(case.geoms), axis=0)
+    whose rows are ``rows``), the agreement on the random points and the polygon vertices
+    (``case.vertices()``), and a note on the load time; figures labelled ``part``."""
+    vertices, which = case.vertices()
+    label = "" if part == "postgis" else f" [{part}]"
     with throwaway_database(server) as conn:
         start = time.perf_counter()
         ups = load_buildings(conn, case)
@@ -159,13 +160,13 @@ def postgis_figures(case: Case, rows: np.ndarray, index_seconds: float, server: 
                                key=lambda run: run[0])
         load_points(conn, "vertices", vertices[:, 0], vertices[:, 1])
         _, vertex_matches = covers_join(conn, "vertices", ups)
-    figures = [Figure("postgis", f"bulk: {len(case.lon):,} points + chain", index_seconds, "s",
+    figures = [Figure(part, f"bulk: {len(case.lon):,} points + chain", index_seconds, "s",
                       "PostGIS ST_Covers join + chain", seconds)]
     agreements = [
-        check("PostGIS ST_Covers, random points", case, rows, matches),
-        check("PostGIS ST_Covers, every building vertex", case,
+        check(f"PostGIS ST_Covers, random points{label}", case, rows, matches),
+        check(f"PostGIS ST_Covers, {which}{label}", case,
               case.index.locate_many(vertices[:, 0], vertices[:, 1]), vertex_matches),
     ]
-    notes = [f"PostGIS: loading the buildings and points and their GiST indexes took "
+    notes = [f"PostGIS{label}: loading the polygons and points and their GiST indexes took "
              f"{load_s:.1f} s (not in the join time)"]
     return figures, agreements, notes

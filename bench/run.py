@@ -3,9 +3,14 @@ same run, with the issue's target and PASS/FAIL.
 
     python bench/run.py [--quick] [--no-postgis] [--no-http] [--no-maps] [--no-load]
                         [--only-load] [--json PATH] [--markdown PATH]
+    python bench/run.py --boundaries FILE [--level N] [--points N] [--no-postgis]
 
 1. index: build, resident memory, bulk assignment with the chain against geopandas.sjoin, single
-   lookup against a shapely STRtree query (``index_figures``, measured by ``bench_index``);
+   lookup against a shapely STRtree query (``index_figures``, measured by ``bench_index``), on
+   the buildings of the demo city (rectangles, 4-5 vertices) and again, as ``index
+   (organic)``, on the grids of the organic demo district (``--shape organic``: ~2,900
+   outlines of a median ~1,000 vertices, traced along streets; a city whose deepest polygon
+   level is the grid);
 2. postgis: the same bulk assignment against a PostGIS ST_Covers join (``postgis_join``);
 3. http: gunicorn on loopback, single lookups against /healthz, and batches (``http_load``);
 4. maps: a street's coverage map in headless Chromium, fetched per view against the page with
@@ -19,6 +24,11 @@ on every building vertex) and the load test's checks (every request answered 2xx
 entry per personal read) decide the exit status: 1 when any fails, else 0. Missed
 speed or memory targets are printed, not fatal: machines vary. ``--quick`` runs the small demo
 city with 100,000 points and short HTTP runs, as a smoke test.
+
+``--boundaries FILE`` runs the index part alone (and the PostGIS agreement) on the polygons of
+any boundary file gridsvc imports (GeoJSON, GeoPackage, Shapefile, a zip of them): the deepest
+level that has polygons, or ``--level``; ``--points`` uniform random points over their extent
+(default 1,000,000). A city can so measure the index on its own data before deploying.
 """
 
 from __future__ import annotations
@@ -38,7 +48,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from figures import Report, markdown_lines, table_lines
-from index_figures import Case, IndexRun, index_figures, make_case
+from index_figures import Case, IndexRun, boundary_file, case_from, index_figures, make_case
 
 
 @dataclass(frozen=True)
@@ -48,11 +58,14 @@ class Sizes:
     http_seconds: float  # per load run
     batches: int  # batches of 10,000 points per batch run
     load_requests: int  # requests of the load mix (and of its floor), on the small city
+    organic_scale: str  # demo scale whose organic grids (level 3) the index is measured on
 
 
 FULL = Sizes(scale="city", points=1_000_000, http_seconds=10.0, batches=10,
-             load_requests=20_000)
-QUICK = Sizes(scale="small", points=100_000, http_seconds=2.0, batches=2, load_requests=2_000)
+             load_requests=20_000, organic_scale="district")
+QUICK = Sizes(scale="small", points=100_000, http_seconds=2.0, batches=2, load_requests=2_000,
+              organic_scale="small")
+ORGANIC_LEVEL = 3  # the grids: the organic city's deepest polygon level but for buildings
 SEED = 1
 
 
@@ -66,6 +79,9 @@ def run(sizes: Sizes, postgis: bool = True, http: bool = True, maps: bool = True
                     f"demo city (seed {SEED})")
     if index:
         add_index(report, sizes, postgis, http)
+        organic = make_case(sizes.organic_scale, SEED, sizes.points, shape="organic",
+                            level=ORGANIC_LEVEL)
+        add_index_case(report, organic, "index (organic)", postgis)
     if maps:
         add_maps(report, sizes)
     if load:
@@ -91,14 +107,40 @@ def add_index(report: Report, sizes: Sizes, postgis: bool, http: bool) -> None:
         add_http(report, case.lon[covered], case.lat[covered], sizes)
 
 
-def add_postgis(report: Report, case: Case, index: IndexRun) -> None:
+def add_index_case(report: Report, case: Case, part: str, postgis: bool) -> IndexRun:
+    """The index figures and agreement checks of one more case, labelled ``part``."""
+    index = index_figures(case, part)
+    report.notes.append(f"{part}: {case.source}, {len(case.geoms):,} polygons, "
+                        f"{len(case.lon):,} uniform random points "
+                        f"({(index.rows >= 0).mean():.1%} in a polygon)")
+    report.figures += index.figures
+    report.agreements += index.agreements
+    if postgis:
+        add_postgis(report, case, index, part.replace("index", "postgis"))
+    return index
+
+
+def boundaries_run(path: Path, level: int | None, points: int, postgis: bool) -> Report:
+    """``--boundaries``: the index part alone on the polygons of a boundary file."""
+    started = time.perf_counter()
+    load_average = os.getloadavg()[0]
+    case = case_from(boundary_file(path, level), SEED, points)
+    report = Report(title=f"gridsvc index benchmark on {case.source}")
+    add_index_case(report, case, "index", postgis)
+    report.notes.append(f"the run took {time.perf_counter() - started:.0f} s on "
+                        f"{os.cpu_count()} cores; load average at its start {load_average:.1f}")
+    return report
+
+
+def add_postgis(report: Report, case: Case, index: IndexRun, part: str = "postgis") -> None:
     from postgis_join import postgis_figures, server_answers
 
     why_not = server_answers()
     if why_not is not None:
         report.notes.append(f"PostGIS figures skipped: no PostgreSQL answers ({why_not})")
         return
-    figures, agreements, notes = postgis_figures(case, index.rows, index.bulk_seconds)
+    figures, agreements, notes = postgis_figures(case, index.rows, index.bulk_seconds,
+                                                 part=part)
     report.figures += figures
     report.agreements += agreements
     report.notes += notes
@@ -160,14 +202,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     parser.add_argument("--markdown", type=Path,
                         help="also write the figures here as a Markdown table")
+    parser.add_argument("--boundaries", type=Path, metavar="FILE",
+                        help="run the index figures and agreement checks on this boundary file "
+                             "alone (any format gridsvc imports)")
+    parser.add_argument("--level", type=int,
+                        help="with --boundaries: the level to index [default: the deepest "
+                             "level with polygons]")
+    parser.add_argument("--points", type=int, default=FULL.points,
+                        help="with --boundaries: uniform random points [default: %(default)s]")
     args = parser.parse_args(argv)
     only_load = args.only_load
+    if args.boundaries:
+        return finish(boundaries_run(args.boundaries, args.level, args.points,
+                                     not args.no_postgis), args)
     report = run(QUICK if args.quick else FULL, postgis=not (args.no_postgis or only_load),
                  http=not (args.no_http or only_load), maps=not (args.no_maps or only_load),
                  load=not args.no_load, index=not only_load)
     if args.quick:
         report.notes.append("quick run: the targets are for the city scale; "
                             "verdicts here are indicative only")
+    return finish(report, args)
+
+
+def finish(report: Report, args: argparse.Namespace) -> int:
+    """Print and write the report; the exit status from its checks."""
     print("\n".join(table_lines(report)))
     for path, text in ((args.json, report.as_json()),
                        (args.markdown, "\n".join(markdown_lines(report)) + "\n")):

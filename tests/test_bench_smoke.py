@@ -5,6 +5,7 @@ asserted: only that the figures exist and are consistent."""
 from __future__ import annotations
 
 import importlib
+import json
 import math
 import shutil
 import sys
@@ -13,6 +14,7 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+import shapely
 from sqlalchemy.engine import make_url
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
@@ -32,10 +34,11 @@ def tiny_run() -> tuple[object, object]:
 
 
 def test_index_part_gives_every_row_with_baseline_and_ratio(tiny_run) -> None:
-    _, run = tiny_run
+    case, run = tiny_run
     rows = {(f.name, f.unit): f for f in run.figures}
+    vertices = int(shapely.get_num_coordinates(case.geoms).sum())
     assert set(rows) == {
-        ("build", "s"), ("resident memory (fresh process)", "MB"),
+        (f"build ({vertices:,} vertices)", "s"), ("resident memory (fresh process)", "MB"),
         ("bulk: 3,000 points + chain", "s"), ("bulk: 3,000 points + chain", "points/s"),
         ("single lookup + chain, median", "us"),
     }
@@ -59,6 +62,42 @@ def test_index_part_agrees_with_sjoin_on_points_and_vertices(tiny_run) -> None:
     assert vertices.disagree == 0 and vertices.on_shared_boundary > 0  # neighbours share walls
     # the rows the index gave are the buildings of the case (or -1)
     assert set(run.rows[run.rows >= 0].tolist()) <= set(case.rows.tolist())
+
+
+def test_boundaries_file_run_on_organic_grids_agrees_and_labels_its_source(
+        tmp_path: Path, capsys) -> None:
+    """``run.py --boundaries FILE --level 3`` on a written organic city: the index figures and
+    both agreement checks, on the file's grids (outlines of ~1,000 vertices)."""
+    from gridsvc.demo.city import generate_city, write_demo
+
+    write_demo(generate_city(seed=2, scale="small", shape="organic"), tmp_path)
+    run = bench_module("run")
+    status = run.main(["--boundaries", str(tmp_path / "city.geojson"), "--level", "3",
+                       "--points", "2000", "--no-postgis", "--json", str(tmp_path / "o.json")])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert f"{tmp_path / 'city.geojson'}, level 3" in out
+    assert sum("0 disagree: OK" in line for line in out.splitlines()) == 2
+    report = json.loads((tmp_path / "o.json").read_text())
+    assert {f["part"] for f in report["figures"]} == {"index"}
+    assert len(report["figures"]) == 5 and all(f["baseline_value"] > 0
+                                               for f in report["figures"])
+    shared = report["agreements"][1]
+    assert shared["on_shared_boundary"] > 0 and shared["disagree"] == 0
+    index_figures = bench_module("index_figures")
+    with pytest.raises(ValueError, match="no polygons at level 5"):
+        index_figures.boundary_file(tmp_path / "city.geojson", level=5)
+
+
+def test_vertex_sample_is_every_vertex_or_a_labelled_sample() -> None:
+    bench_index = bench_module("bench_index")
+    geoms = np.array([shapely.box(120.0, 30.0, 120.1, 30.1), shapely.box(120.1, 30.0, 120.2,
+                                                                          30.1)])
+    every, label = bench_index.vertex_sample(geoms, 100)
+    assert len(every) == 6 and label == "every polygon vertex"
+    some, label = bench_index.vertex_sample(geoms, 4)
+    assert len(some) == 4 and label == "4 of the 6 polygon vertices (uniform sample)"
+    assert {tuple(v) for v in some} <= {tuple(v) for v in every}
 
 
 def test_table_shows_each_figure_with_ratio_and_verdict(tiny_run) -> None:

@@ -7,6 +7,13 @@ import os
 import numpy as np
 import pytest
 import shapely
+from organic_support import (
+    check_against_covers,
+    covering,
+    full_scan_index,
+    organic_town,
+    probe_points,
+)
 from pyproj import Geod
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
@@ -334,3 +341,90 @@ def test_parallel_lookups_still_work_in_a_forked_worker(monkeypatch):
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+# --- high-vertex organic outlines ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def organic() -> tuple[np.ndarray, np.ndarray, PolygonIndex, PolygonIndex]:
+    geoms, ids = organic_town()
+    return geoms, ids, PolygonIndex.build(geoms, ids), full_scan_index(geoms, ids)
+
+
+def test_organic_outlines_build_cells_inside_split_and_few_edges(organic):
+    geoms, _, idx, reference = organic
+    stats = idx.stats()
+    assert np.median(shapely.get_num_coordinates(geoms)) > 700  # high-vertex outlines
+    assert stats["cells_whole_in_one_polygon"] > 0  # answered without any edge test
+    assert stats["split_cells"] > 0  # cells on the outlines were split
+    assert stats["edges_per_item_mean"] < index_module.MAX_EDGES_PER_CELL
+    assert reference.stats()["cells"] == 1 and reference.stats()["split_cells"] == 0
+
+
+@pytest.mark.parametrize("kind", ["random", "vertices", "edge midpoints", "near vertices"])
+def test_organic_outlines_follow_the_rule_exactly_and_agree_with_covers(organic, lookup, kind):
+    """Every probe: the same answer as testing every edge of every polygon (the boundary rule
+    bit for bit), and one of the polygons GEOS says cover the point (-1 where none does)."""
+    geoms, ids, idx, reference = organic
+    x, y = probe_points(geoms)[kind]
+    got = lookup(idx, x, y)
+    assert (got == reference.locate_many(x, y)).all()
+    if kind != "edge midpoints":  # a midpoint of a sloping edge is on it only within rounding
+        point, owner = covering(geoms, ids, x, y)
+        assert check_against_covers(got, point, owner) == 0
+    if kind == "vertices":
+        assert (got >= 0).all()  # every vertex is owned by someone
+
+
+def test_organic_hole_island_and_two_parts(organic):
+    geoms, ids, idx, _ = organic
+    host, island, two_parts = geoms[6], geoms[-1], geoms[11]
+    inner = island.representative_point()
+    assert idx.locate(inner.x, inner.y) == ids[-1]  # in the hole: the island, not the host
+    around = host.representative_point()
+    assert idx.locate(around.x, around.y) == ids[6]
+    for part in two_parts.geoms:
+        p = part.representative_point()
+        assert idx.locate(p.x, p.y) == ids[11]
+    between = geoms[12].representative_point()
+    assert idx.locate(between.x, between.y) == ids[12]
+    without_island = PolygonIndex.build(geoms[:-1], ids[:-1])
+    assert without_island.locate(inner.x, inner.y) == -1  # a point in a hole is outside
+
+
+def test_cells_crossed_by_many_edges(monkeypatch, lookup):
+    """A comb of 2,000 teeth in one small cell and no split allowed: every lookup there scans
+    hundreds of edges, and still follows the rule."""
+    teeth = np.arange(2000) * 1e-6
+    top = np.column_stack([np.repeat(X0 + teeth, 2) + np.tile([0, 5e-7], 2000),
+                           np.tile([Y0 + 1e-4, Y0 + 1e-4], 2000)])
+    top[1::2, 1] = Y0 + 2e-5  # each tooth dips to 2e-5 above the spine
+    comb = Polygon(np.vstack([[X0, Y0], [X0 + 2e-3, Y0], [X0 + 2e-3, Y0 + 1e-4], top[::-1]]))
+    assert comb.is_valid
+    below = box(X0, Y0 - 1e-4, X0 + 2e-3, Y0)
+    geoms, ids = np.array([comb, below]), np.array([1, 2])
+    monkeypatch.setattr(index_module, "MAX_DEPTH", 0)
+    idx = PolygonIndex.build(geoms, ids, cell_size=5e-4)
+    assert idx.stats()["edges_per_item_max"] > 500
+    points = probe_points(geoms)
+    reference = full_scan_index(geoms, ids)
+    for kind in ("random", "vertices", "near vertices"):
+        x, y = points[kind]
+        got = lookup(idx, x, y)
+        assert (got == reference.locate_many(x, y)).all(), kind
+        assert check_against_covers(got, *covering(geoms, ids, x, y)) == 0, kind
+
+
+@pytest.mark.parametrize("order", [[0, 1], [1, 0]])
+def test_overlapping_polygons_first_given_wins_also_in_whole_cells(order):
+    """Invalid data: a small square inside a big one. Given first, the small one wins inside
+    it; given second, never (the big one covers those cells whole)."""
+    big = box(X0, Y0, X0 + 10 * D, Y0 + 10 * D)
+    small = box(X0 + 3 * D, Y0 + 3 * D, X0 + 4 * D, Y0 + 4 * D)
+    geoms, ids = np.array([small, big])[order], np.array([1, 2])[order]
+    idx = PolygonIndex.build(geoms, ids, cell_size=D / 4)
+    assert idx.stats()["cells_whole_in_one_polygon"] > 0
+    inside_small = idx.locate(X0 + 3.5 * D, Y0 + 3.5 * D)
+    assert inside_small == (1 if order == [0, 1] else 2)
+    assert idx.locate(X0 + 7 * D, Y0 + 7 * D) == 2
