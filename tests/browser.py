@@ -11,9 +11,11 @@ Use them from a test module with ``from browser import chromium, live_app, live_
   ``live_server.url("/path")`` gives the full URL.
 - ``chromium``: one headless Chromium for the session (Python Playwright driving
   /usr/bin/chromium, no downloaded browser), with a fresh temporary profile.
-- ``page``: a new browser context and page per test, recording console errors, page errors and
-  every request URL. Requests to anything but the loopback are recorded and aborted, so a test
-  can never reach the internet; ``assert_all_requests_local`` then fails the test.
+- ``page``: a new browser context and page per test, recording console errors, page errors,
+  Content-Security-Policy violations (as console errors: every test that checks the console
+  checks the policy too), dialogs (dismissed) and every request URL. Requests to anything but
+  the loopback are recorded and aborted, so a test can never reach the internet;
+  ``assert_all_requests_local`` then fails the test.
 
 Helpers: ``open_page`` (load and wait for network idle and the map container),
 ``assert_no_console_errors``, ``assert_all_requests_local``, ``screenshot`` (writes
@@ -57,6 +59,7 @@ class PageLog:
 
     console_errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -137,6 +140,13 @@ def chromium() -> Iterator[Browser]:
         driver.stop()
 
 
+REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => console.error(
+  "CSP violation: " + e.violatedDirective + " blocked " + (e.blockedURI || "inline") +
+  " at " + e.sourceFile + ":" + e.lineNumber));
+"""
+
+
 def _abort_non_local(route: Route) -> None:
     if is_local(route.request.url):
         route.continue_()
@@ -151,6 +161,7 @@ def page(chromium: Browser) -> Iterator[Page]:
                                    service_workers="block")
     context.set_default_timeout(TIMEOUT_MS)
     context.route("**/*", _abort_non_local)
+    context.add_init_script(REPORT_CSP_VIOLATIONS)
     new_page = context.new_page()
     log = PageLog()
     new_page.log = log  # type: ignore[attr-defined]
@@ -158,6 +169,7 @@ def page(chromium: Browser) -> Iterator[Page]:
         f"{msg.text} ({msg.location.get('url', '')})"))
     new_page.on("pageerror", lambda exc: log.console_errors.append(f"uncaught: {exc}"))
     new_page.on("request", lambda request: log.requests.append(request.url))
+    new_page.on("dialog", lambda dialog: (log.dialogs.append(dialog.message), dialog.dismiss()))
     yield new_page
     context.close()
 

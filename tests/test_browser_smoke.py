@@ -19,7 +19,9 @@ from folium import plugins
 
 from gridsvc.maps.assets import assets_dir, missing_files, save_offline
 from gridsvc.maps.basemap import new_map
+from gridsvc.maps.safe_html import render_page
 from gridsvc.settings import Settings
+from gridsvc.web.security_headers import script_nonce
 
 pytestmark = pytest.mark.browser
 
@@ -79,7 +81,7 @@ LOADED_PLUGINS = """() => [typeof L, typeof L.Control.Draw, typeof L.markerClust
 def test_folium_page_loads_offline(live_app, live_server, page) -> None:
     settings = live_app.extensions["gridsvc"].settings
     live_app.add_url_rule("/test-map", "test_map",
-                          lambda: demo_map(settings).get_root().render())
+                          lambda: render_page(demo_map(settings).get_root(), script_nonce()))
     live_app.add_url_rule("/test-tiles/<int:z>/<int:x>/<int:y>.png", "test_tile",
                           lambda z, x, y: (png_tile(), 200, {"Content-Type": "image/png"}))
 

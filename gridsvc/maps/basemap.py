@@ -28,6 +28,7 @@ import shapely
 from shapely.geometry import mapping, shape
 
 from gridsvc.maps.assets import DEFAULT_BASE_URL, localize
+from gridsvc.maps.safe_html import PAGE_TEMPLATE
 from gridsvc.settings import BASEMAPS, TILE_COORDSYS, Settings
 from gridsvc.spatial.coordsys import from_wgs84, from_wgs84_array
 
@@ -159,6 +160,7 @@ def new_map(settings: Settings, *, location: tuple[float, float] | None = None,
         lon, lat = from_wgs84(location[1], location[0], basemap.overlay_coordsys)
         location = (lat, lon)
     m = folium.Map(location=location, tiles=None, **map_kwargs)
+    m.get_root()._template = PAGE_TEMPLATE  # escaped title, CSP nonce on the scripts
     add_basemap(m, settings, can_shift=can_shift)
     return localize(m, base_url)
 

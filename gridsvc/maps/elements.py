@@ -3,24 +3,25 @@ search, a legend, and the page scaffold (base map, local assets, layer control).
 
 The browser side is ``gridsvc/web/static/maps/gridsvc-maps.js``, inlined into each page (a few
 kilobytes) so a static file written by the CLI works from disk too.
+
+Stored text goes into these elements through ``safe_html`` (``script_json``, ``html_text``).
 """
 
 from __future__ import annotations
 
-import html
-import json
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import folium
 from branca.colormap import LinearColormap
-from branca.element import Element, MacroElement
+from branca.element import MacroElement
 from folium.elements import JSCSSMixin
 from folium.plugins import HeatMap, MarkerCluster
 from folium.template import Template
 
 from gridsvc.maps.basemap import new_map
+from gridsvc.maps.safe_html import InlineScript, html_text, script_json
 from gridsvc.settings import Settings
 
 SCRIPT = Path(__file__).resolve().parents[1] / "web" / "static" / "maps" / "gridsvc-maps.js"
@@ -35,14 +36,8 @@ def _script_text() -> str:
     return SCRIPT.read_text(encoding="utf-8")
 
 
-def script_json(data: Any) -> str:
-    """JSON safe inside a <script> element."""
-    text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
-    return text.replace("</", "<\\/")
-
-
 class DataLayer(JSCSSMixin, folium.FeatureGroup):
-    """A layer-control entry filled by ``gridsvcMaps.attach``: from ``data`` (GeoJSON text or
+    """A layer-control entry filled by ``gridsvcMaps.attach``: from ``data`` (GeoJSON bytes or
     dict, inlined) or from ``url`` with ``params`` per view (bbox, zoom added by the page).
 
     ``config``: ``kind`` (choropleth, outline, highlight, points, counts, problems, cluster,
@@ -62,8 +57,7 @@ class DataLayer(JSCSSMixin, folium.FeatureGroup):
                  show: bool = True) -> None:
         super().__init__(name=title, show=show)
         self.config_json = script_json({**config, "title": title})
-        self.data_json = "null" if data is None else script_json(
-            data.decode() if isinstance(data, bytes) else data)
+        self.data_json = script_json(data)
         kind = config.get("kind")
         self.default_js = list(HeatMap.default_js if kind == "heat" else
                                MarkerCluster.default_js if kind == "cluster" else [])
@@ -93,7 +87,7 @@ class Legend(MacroElement):
         <div class="gridsvc-legend" style="position:absolute;z-index:1000;right:10px;
              bottom:30px;background:rgba(255,255,255,.9);padding:6px 8px;font:12px sans-serif;
              border-radius:4px">
-          <b>{{ this.title }}</b>
+          <b>{{ this.title_html }}</b>
           {% for label, colour in this.entries %}
           <div><span style="display:inline-block;width:12px;height:12px;margin-right:4px;
                background:{{ colour }}"></span>{{ label }}</div>
@@ -105,8 +99,8 @@ class Legend(MacroElement):
     def __init__(self, title: str, entries: list[tuple[str, str]]) -> None:
         super().__init__()
         self._name = "Legend"
-        self.title = title
-        self.entries = entries
+        self.title_html = html_text(title)
+        self.entries = [(html_text(label), html_text(colour)) for label, colour in entries]
 
 
 class UploadForm(MacroElement):
@@ -130,8 +124,8 @@ class UploadForm(MacroElement):
     def __init__(self, action: str, csrf_token: str | None = None) -> None:
         super().__init__()
         self._name = "UploadForm"
-        self.action = html.escape(action)
-        self.csrf_token = html.escape(csrf_token or "")
+        self.action = html_text(action)
+        self.csrf_token = html_text(csrf_token or "")
 
 
 def scale_json(colormap: LinearColormap, nodata: str = "#bdbdbd") -> dict[str, Any]:
@@ -148,15 +142,11 @@ def page_map(settings: Settings, bounds: tuple[float, float, float, float] | Non
     if bounds is not None:
         m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
     root = m.get_root()
-    root.header.add_child(Element(f"<title>{html.escape(title)}</title>"), name="gridsvc-title")
-    root.header.add_child(Element(f"<script>{_script_text()}</script>"), name="gridsvc-maps")
+    root.title = title
+    root.header.add_child(InlineScript(_script_text()), name="gridsvc-maps")
     return m
 
 
 def finish(m: folium.Map) -> folium.Map:
     folium.LayerControl(collapsed=False).add_to(m)
     return m
-
-
-def render(m: folium.Map) -> str:
-    return m.get_root().render()

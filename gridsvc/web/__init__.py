@@ -28,6 +28,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         ogc,
         params,
         ratelimit,
+        security_headers,
         session,
         units,
         vendor,
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     params.install(app)  # ids past SQL integers are 404, JSON nested too deep 400
     limits.install(app, settings)  # body size limits (413), trusted proxies
+    security_headers.install(app)  # CSP, nosniff, no framing on every response
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese names stay readable
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.extensions["gridsvc"] = Services.from_settings(settings)

@@ -25,8 +25,10 @@ import hmac
 from html import escape
 
 import folium
-from branca.element import Element
 from flask import Response, request
+
+from gridsvc.maps.safe_html import RawHtml, render_page
+from gridsvc.web.security_headers import script_nonce
 
 HEADER = "X-CSRF-Token"
 FORM_FIELD = "csrf_token"
@@ -54,8 +56,9 @@ def map_page(m: folium.Map, token: str | None) -> Response:
     kept by a shared cache."""
     if token:
         tag = f'<meta name="csrf-token" content="{escape(token)}">'
-        m.get_root().header.add_child(Element(tag), name="gridsvc-csrf")
-    response = Response(m.get_root().render(), mimetype="text/html")
+        m.get_root().header.add_child(RawHtml(tag), name="gridsvc-csrf")
+    # its inline scripts carry this response's CSP nonce (gridsvc.web.security_headers)
+    response = Response(render_page(m.get_root(), script_nonce()), mimetype="text/html")
     if token:
         response.headers["Cache-Control"] = "private, no-store"
     return response

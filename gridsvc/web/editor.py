@@ -17,13 +17,14 @@ from typing import Any
 
 import folium
 import shapely
-from branca.element import Element, JavascriptLink, MacroElement
+from branca.element import JavascriptLink, MacroElement
 from flask import Blueprint, Response, abort, render_template, request, url_for
 from folium.plugins import Draw
 from folium.template import Template
 
 from gridsvc.access import Permission
 from gridsvc.maps.basemap import new_map
+from gridsvc.maps.safe_html import RawHtml, script_json
 from gridsvc.services import editing
 from gridsvc.services.errors import InvalidInput
 from gridsvc.validation.report import Report
@@ -45,7 +46,7 @@ class _StartEditor(MacroElement):
         {% macro script(this, kwargs) %}
         GridEditor.start({map: {{ this._parent.get_name() }},
                           drawn: {{ this.drawn.get_name() }},
-                          unit: {{ this.unit|tojson }}});
+                          unit: {{ this.unit_json }}});
         {% endmacro %}
     """)
 
@@ -53,7 +54,7 @@ class _StartEditor(MacroElement):
         super().__init__()
         self._name = "StartEditor"
         self.drawn = drawn
-        self.unit = unit
+        self.unit_json = script_json(unit)  # from the URL: inert for JS and for Jinja
 
 
 def editor_map(unit: str) -> folium.Map:
@@ -73,7 +74,7 @@ def editor_map(unit: str) -> folium.Map:
     root.title = "边界编辑 · gridsvc"
     root.header.add_child(JavascriptLink(url_for("static", filename="editor/editor.js")),
                           name="gridsvc_editor_js")
-    root.html.add_child(Element(render_template("editor.html")), name="gridsvc_editor_panel")
+    root.html.add_child(RawHtml(render_template("editor.html")), name="gridsvc_editor_panel")
     return m
 
 

@@ -6,7 +6,9 @@
  * Coordinates are wgs84 GeoJSON throughout. The planner's token (sent as
  * "Authorization: Bearer") stays in sessionStorage, for this tab only; without one, a browser
  * signed in at /session sends its cookie, and every write the page's CSRF token (the
- * <meta name="csrf-token"> the server put in the page) as X-CSRF-Token.
+ * <meta name="csrf-token"> the server put in the page) as X-CSRF-Token. Stored text (names,
+ * leaders, problem messages) enters the page only as text: el() sets textContent, and
+ * tooltips get DOM nodes, never HTML strings.
  *
  * GridEditor.start({map, drawn, unit}) wires the page and returns the editor, also exposed
  * as window.gridsvcEditor: layer() is the polygon being edited, check()/save()/load(code)
@@ -174,7 +176,8 @@
       },
       onEachFeature: function (feature, layer) {
         const p = feature.properties || {};
-        if (label) layer.bindTooltip(label(p));
+        // a DOM node, never a string: Leaflet puts a string into the page as HTML
+        if (label) layer.bindTooltip(el("span", label(p)));
       },
     });
   };

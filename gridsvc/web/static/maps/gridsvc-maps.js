@@ -1,6 +1,8 @@
 /* gridsvc map layers: GeoJSON layers inlined in the page or fetched from
  * /api/v1/layers/{level}?bbox=&zoom= as the view moves; a name search; a registry that tests
  * and the benchmark read (window.gridsvcMaps.layers[name].count, .drawn).
+ * Every value from the data goes through esc() before it joins HTML (tooltips, popups, icons)
+ * or is set as textContent. The page's CSP allows no inline handler anyway.
  * Nothing touches Leaflet until a function is called, so the file may load before leaflet.js. */
 (function () {
   "use strict";
@@ -95,7 +97,7 @@
           return s + (m.options.members || 0);
         }, 0);
         var size = n < 100 ? "small" : n < 1000 ? "medium" : "large";
-        return L.divIcon({html: "<div><span>" + n + "</span></div>",
+        return L.divIcon({html: "<div><span>" + esc(n) + "</span></div>",
           className: "marker-cluster marker-cluster-" + size, iconSize: L.point(40, 40)});
       }
     });
