@@ -334,7 +334,10 @@ def openapi_document() -> dict[str, Any]:
     doc["components"]["securitySchemes"] = {"bearerToken": {
         "type": "http", "scheme": "bearer",
         "description": "An API token made by 'gridsvc token create' (role admin, planner, "
-                       "staff or member; planner and staff tokens are scoped to a subtree).",
+                       "staff or member; planner and staff tokens are scoped to a subtree). "
+                       "A browser signed in at /session sends it as the gridsvc_token cookie "
+                       "instead; with the cookie, any method but GET and HEAD also needs the "
+                       "page's CSRF token as X-CSRF-Token (or form field csrf_token).",
     }}
     for operations in doc["paths"].values():
         for operation in operations.values():
