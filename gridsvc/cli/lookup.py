@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from gridsvc.services.gazetteer import import_gazetteer
 from gridsvc.spatial.coordsys import COORDSYS
 
 
-def _table(rows: list[tuple[str, ...]]) -> str:
+def _table(rows: Sequence[Sequence[str]]) -> str:
     """Columns padded by display width (a Chinese character takes two cells)."""
 
     def width(text: str) -> int:

@@ -6,7 +6,9 @@ scripts and stylesheets are copied into ``vendor/`` beside it (``maps.assets.sav
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,12 +16,17 @@ from gridsvc.cli.common import Progress, audited, cli, fail, services
 from gridsvc.services.context import Services
 from gridsvc.services.errors import ServiceError
 
+if TYPE_CHECKING:
+    import folium
+
+    from gridsvc.maps.layers import LayerStore
+
 OUT = click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
                    help="The HTML file to write (assets go to vendor/ beside it).")
 UNIT = click.option("--unit", help="A unit code: its subtree (default: the whole tree).")
 
 
-def _write(build, out: Path) -> None:  # type: ignore[no-untyped-def]
+def _write(build: Callable[[LayerStore], folium.Map], out: Path) -> None:
     """Build a map with a fresh layer store and save it offline, with progress on stderr."""
     from gridsvc.maps.assets import save_offline
     from gridsvc.maps.layers import LayerStore
@@ -84,7 +91,7 @@ def validation(file: Path | None, unit: str | None, out: Path, encoding: str | N
     from gridsvc.maps.validation import uploaded_records, validation_map
     from gridsvc.services import boundaries
 
-    def build(store):  # type: ignore[no-untyped-def]
+    def build(store: LayerStore) -> folium.Map:
         if file is None:
             report = boundaries.validate_stored(store.svc, unit)
             return validation_map(store, report, unit=unit, api=None)

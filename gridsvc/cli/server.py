@@ -86,7 +86,8 @@ def demo_tokens(svc: Services, community: str) -> Path:
     with svc.db.session() as session:
         member_id = session.scalar(select(Member.id).where(Member.status == "assigned")
                                    .order_by(Member.id).limit(1))
-    wanted = [("admin", None, None), ("planner", community, None), ("staff", community, None)]
+    wanted: list[tuple[str, str | None, int | None]] = [
+        ("admin", None, None), ("planner", community, None), ("staff", community, None)]
     if member_id is not None:
         wanted.append(("member", None, member_id))
     lines = []
@@ -135,7 +136,7 @@ class ServeOptions:
         }
 
 
-class GunicornServer(BaseApplication):  # type: ignore[misc]
+class GunicornServer(BaseApplication):
     """gunicorn around ``make_app``, loaded once in the master before the workers fork.
 
     The master builds the app, warms the spatial index and the gazetteer

@@ -353,7 +353,7 @@ def _assemble(
         leaderless[start + rng.choice(count, size=missing, replace=False)] = True
     gaps = leaderless.tolist()
     leaders = [None if gap else name for name, gap in zip(people, gaps, strict=True)]
-    phones = [None if gap else phone for phone, gap in zip(phones, gaps, strict=True)]
+    unit_phones = [None if gap else phone for phone, gap in zip(phones, gaps, strict=True)]
     building_households = rng.integers(30, 151, size=len(boxes))
     home_households = rng.integers(6, 15, size=len(home_points)).tolist()
     floors = rng.integers(1, 19, size=len(home_points)).tolist()
@@ -389,7 +389,7 @@ def _assemble(
     ]
     records = [
         BoundaryRecord(row=i + 1, code=code, name=name, level=level, parent_code=parent,
-                       geometry=geom, leader=leaders[i], phone=phones[i], households=count,
+                       geometry=geom, leader=leaders[i], phone=unit_phones[i], households=count,
                        address=address, properties=props)
         for i, (level, code, name, parent, geom, count, address, props) in enumerate(levels)
     ]

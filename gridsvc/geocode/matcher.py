@@ -302,7 +302,8 @@ class Gazetteer:
 
     def _evaluate(self, q: AddressParts, ids: set[int]) -> tuple[list[Candidate], list[Candidate]]:
         """Scored candidates, best first, and those dropped only for another building number."""
-        candidates, other_buildings = [], []
+        candidates: list[Candidate] = []
+        other_buildings: list[Candidate] = []
         for i in ids:
             e = self.entries[i]
             wrong_building = bool(q.building and e.parts.building

@@ -174,6 +174,13 @@ def linked_urls(m: Element) -> list[str]:
     return urls
 
 
+def figure_of(m: folium.Map) -> Figure:
+    """The page a map renders into (folium types ``get_root()`` as a plain ``Element``)."""
+    root = m.get_root()
+    assert isinstance(root, Figure)
+    return root
+
+
 def localize(m: folium.Map, base_url: str = DEFAULT_BASE_URL) -> folium.Map:
     """Make ``m`` link local copies under ``base_url`` instead of CDNs; returns ``m``.
 
@@ -221,7 +228,7 @@ def save_offline(m: folium.Map, path: Path, source: Path | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     localize(m, "vendor")
-    figure = m.get_root()
+    figure = figure_of(m)
     html = figure.render()
     used = [link.url.removeprefix("vendor/") for link in figure.header._children.values()
             if isinstance(link, JavascriptLink | CssLink)]

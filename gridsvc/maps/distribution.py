@@ -47,7 +47,8 @@ def member_points(store: LayerStore, unit: str | None) -> dict[str, Any]:
                  "geometry": {"type": "Point", "coordinates": [round(lon, 6), round(lat, 6)]},
                  "properties": {"name": name, "phone": phone, "building": code, "members": 1,
                                 "label": f"{name} {phone} {code}"}}
-                for name, phone, lon, lat, code in rows]
+                for name, phone, lon, lat, code in rows
+                if lon is not None and lat is not None]  # as selected; tells the type checker
     return {"type": "FeatureCollection", "features": features}
 
 

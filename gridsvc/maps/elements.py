@@ -20,6 +20,7 @@ from folium.elements import JSCSSMixin
 from folium.plugins import HeatMap, MarkerCluster
 from folium.template import Template
 
+from gridsvc.maps.assets import figure_of
 from gridsvc.maps.basemap import new_map
 from gridsvc.maps.safe_html import InlineScript, html_text, script_json
 from gridsvc.settings import Settings
@@ -141,7 +142,7 @@ def page_map(settings: Settings, bounds: tuple[float, float, float, float] | Non
     m = new_map(settings, prefer_canvas=True, control_scale=True)
     if bounds is not None:
         m.fit_bounds([[bounds[1], bounds[0]], [bounds[3], bounds[2]]])
-    root = m.get_root()
+    root = figure_of(m)
     root.title = title
     root.header.add_child(InlineScript(_script_text()), name="gridsvc-maps")
     return m

@@ -210,11 +210,11 @@ class LayerStore:
         if code is None:
             top = self.svc.hierarchy.levels[0].level
             geo = self.level_geometries(top)
-            return tuple(shapely.total_bounds(geo.geoms)) if len(geo.geoms) else None  # type: ignore[return-value]
+            return tuple(shapely.total_bounds(geo.geoms)) if len(geo.geoms) else None
         row = self.unit_row(code)
         geo = self.level_geometries(int(index.levels[row]))
         pos = np.flatnonzero(geo.rows == row)
-        return tuple(shapely.bounds(geo.geoms[pos[0]])) if len(pos) else None  # type: ignore[return-value]
+        return tuple(shapely.bounds(geo.geoms[pos[0]])) if len(pos) else None
 
     def subtree_rows(self, code: str | None, rows: np.ndarray) -> np.ndarray:
         """Which of ``rows`` lie at or below the unit ``code`` (all when None)."""

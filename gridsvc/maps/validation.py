@@ -80,7 +80,7 @@ def record_features(records: Sequence[BoundaryRecord]) -> dict[str, Any]:
 
 def _bounds(collection: dict[str, Any]) -> tuple[float, float, float, float] | None:
     geoms = [shapely.geometry.shape(f["geometry"]) for f in collection["features"]]
-    return tuple(shapely.total_bounds(geoms)) if geoms else None  # type: ignore[return-value]
+    return tuple(shapely.total_bounds(geoms)) if geoms else None
 
 
 def validation_map(store: LayerStore, report: Report, *, unit: str | None = None,

@@ -38,9 +38,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import CursorResult, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -150,7 +150,7 @@ def _claim(services: Services, job: Job, owner: str, now: datetime, force: bool)
                                 JobRun.last_ok_at <= now - job.every + job.slack))
     claim = claim.values(lease_owner=owner, lease_until=now + job.lease, last_started_at=now)
     with services.db.session() as session:
-        return session.execute(claim).rowcount == 1
+        return cast(CursorResult[Any], session.execute(claim)).rowcount == 1  # an UPDATE
 
 
 def describe(services: Services) -> list[dict[str, Any]]:

@@ -64,7 +64,7 @@ class Live(Generic[T]):
                     built = self.build()
                     self._value, self._revision = built, stored  # the atomic swap
                 self._checked = time.monotonic()
-            return self._value  # type: ignore[return-value]
+            return self._value
         finally:
             self._lock.release()
 

@@ -53,6 +53,7 @@ of ``gridsvc.spatial.index`` is applied exactly as written there.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import numba
 import numpy as np
@@ -63,7 +64,7 @@ from numba import njit, prange
 # already using GNU OpenMP"). Use a fork-safe layer unless the deployment chose one. The
 # fork-safe ``workqueue`` layer is not thread-safe: ``index.locate_many`` holds a lock.
 if "NUMBA_THREADING_LAYER" not in os.environ:
-    numba.config.THREADING_LAYER = "forksafe"
+    numba.config.THREADING_LAYER = "forksafe"  # type: ignore[attr-defined]  # set at run time
 
 HEADER = 8
 F_XMIN, F_YMIN, F_XMAX, F_YMAX, F_INV_W, F_INV_H, F_W, F_H = range(8)
@@ -74,7 +75,7 @@ REF_ID, REF_PARITY, REF_FIRST_PIECE, REF_END_PIECE = range(4)
 # otherwise every point pays a call passing each array as seven machine words. They never
 # allocate, so numba's reference counting is off for them (``_nrt``, a numba-internal flag):
 # otherwise every point increments and decrements each array's count.
-INNER = {"cache": True, "forceinline": True, "_nrt": False}
+INNER: dict[str, Any] = {"cache": True, "forceinline": True, "_nrt": False}
 
 _EAST, _WEST, _LOCAL = 0, 1, 2
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import shapely
@@ -59,9 +60,10 @@ def transformer(src_epsg: int, dst_epsg: int) -> Transformer:
 
 
 def lonlat_to_metric(
-    lon: np.ndarray, lat: np.ndarray, epsg: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Project wgs84 lon/lat arrays to easting/northing metres in zone ``epsg``."""
+    lon: np.ndarray | float, lat: np.ndarray | float, epsg: int
+) -> tuple[Any, Any]:
+    """Project wgs84 lon/lat arrays (or one point's floats) to easting/northing metres in zone
+    ``epsg``: arrays for arrays, floats for floats."""
     return transformer(WGS84_EPSG, epsg).transform(lon, lat)
 
 

@@ -28,7 +28,7 @@ from gridsvc.hierarchy import Level
 from gridsvc.io.records import BoundaryRecord
 from gridsvc.spatial.metric import to_metric
 from gridsvc.validation.problems import MIN_AREA_M2, lonlat_text, record_problem
-from gridsvc.validation.report import Problem, Report
+from gridsvc.validation.report import Problem, Report, Severity
 
 POINT, POLYGON, MULTIPOLYGON, COLLECTION = 0, 3, 6, 7  # shapely type ids
 REPAIR_AREA_CHANGE = 0.01  # relative area change above which a repair is a warning
@@ -69,9 +69,11 @@ def check_geometries(
     )
     for i in np.flatnonzero(wrong_kind):
         needs = "a Polygon or MultiPolygon" if kinds[i] == "polygon" else "a Point"
+        lv = levels[i]
+        assert lv is not None  # a kind is known only for a known level
         report.add(record_problem(
             records[i], "error", "wrong-geometry-kind",
-            f"Level {levels[i].level} {levels[i].key} needs {needs}, got "
+            f"Level {lv.level} {lv.key} needs {needs}, got "
             f"{geoms[i].geom_type}.", field="geometry"))
 
     coords, owner = shapely.get_coordinates(geoms, return_index=True)
@@ -184,7 +186,7 @@ def _repair_problem(
         changes.append(f"dropped {len(dropped)} non-polygonal part(s) "
                        f"({', '.join(sorted(set(dropped)))})")
     changed = abs(area_after - area_before) > REPAIR_AREA_CHANGE * max(area_before, area_after)
-    severity = "warning" if changed or dropped else "info"
+    severity: Severity = "warning" if changed or dropped else "info"
     return record_problem(
         rec, severity, "repaired", f"Repaired {what}: {'; '.join(changes)}.",
         field="geometry", location=at, area_m2=float(area_after),

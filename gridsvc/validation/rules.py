@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import shapely
@@ -126,7 +127,8 @@ def _nodes(
             if u.geometry is not None and not u.geometry.is_empty
             and 1 <= u.level <= hierarchy.depth]
     code = [records[i].code for i in in_file] + [u.code for u in kept]
-    level = [levels[i].level for i in in_file] + [u.level for u in kept]
+    # usable features have a known level
+    level = [cast(Level, levels[i]).level for i in in_file] + [u.level for u in kept]
     parent_code = [records[i].parent_code for i in in_file] + [u.parent_code for u in kept]
     geom = np.empty(len(code), dtype=object)
     geom[:len(in_file)] = checked.metric[in_file]
@@ -137,7 +139,7 @@ def _nodes(
     index = {c: k for k, c in enumerate(code)}
     parent = np.full(len(code), -1, dtype=np.int64)
     for k, pc in enumerate(parent_code):
-        p = None if blank(pc) else index.get(pc)
+        p = None if pc is None or blank(pc) else index.get(pc)
         if p is not None and level[p] == level[k] - 1:
             parent[k] = p
     n_file = len(in_file)

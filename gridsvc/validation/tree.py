@@ -16,9 +16,14 @@ from gridsvc.validation.report import Report
 
 
 class StoredUnit(Protocol):
-    code: str
-    level: int
-    parent_code: str | None
+    """What the tree rules read of a stored unit (read-only, so frozen dataclasses fit)."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def level(self) -> int: ...
+    @property
+    def parent_code(self) -> str | None: ...
 
 
 def level_label(hierarchy: Hierarchy, level: int) -> str:

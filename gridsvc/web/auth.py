@@ -16,6 +16,8 @@ without it 403 /problems/forbidden. Tokens are made with ``gridsvc token create`
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from flask import abort, g, request
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -95,7 +97,7 @@ def require(permission: Permission, *alternatives: Permission) -> Principal:
                            f"a {principal.role.value} token may not {permission.value}"))
 
 
-def _unauthorized(detail: str) -> None:
+def _unauthorized(detail: str) -> NoReturn:
     response = problem_response(401, "unauthorized", detail)
     response.headers["WWW-Authenticate"] = 'Bearer realm="gridsvc"'
     g.principal = PUBLIC  # so the audit entry of the refusal names the caller as public

@@ -27,6 +27,7 @@ from html import escape
 import folium
 from flask import Response, request
 
+from gridsvc.maps.assets import figure_of
 from gridsvc.maps.safe_html import RawHtml, render_page
 from gridsvc.web.security_headers import script_nonce
 
@@ -56,9 +57,9 @@ def map_page(m: folium.Map, token: str | None) -> Response:
     kept by a shared cache."""
     if token:
         tag = f'<meta name="csrf-token" content="{escape(token)}">'
-        m.get_root().header.add_child(RawHtml(tag), name="gridsvc-csrf")
+        figure_of(m).header.add_child(RawHtml(tag), name="gridsvc-csrf")
     # its inline scripts carry this response's CSP nonce (gridsvc.web.security_headers)
-    response = Response(render_page(m.get_root(), script_nonce()), mimetype="text/html")
+    response = Response(render_page(figure_of(m), script_nonce()), mimetype="text/html")
     if token:
         response.headers["Cache-Control"] = "private, no-store"
     return response

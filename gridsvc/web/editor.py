@@ -23,6 +23,7 @@ from folium.plugins import Draw
 from folium.template import Template
 
 from gridsvc.access import Permission
+from gridsvc.maps.assets import figure_of
 from gridsvc.maps.basemap import new_map
 from gridsvc.maps.safe_html import RawHtml, script_json
 from gridsvc.services import editing
@@ -62,7 +63,8 @@ def editor_map(unit: str) -> folium.Map:
     panel of templates/editor.html and static/editor/editor.js; assets served locally."""
     m = new_map(current_services().settings, location=CHINA_CENTRE, zoom_start=4,
                 control_scale=True)
-    drawn = folium.FeatureGroup(name="edited unit", control=False).add_to(m)
+    drawn = folium.FeatureGroup(name="edited unit", control=False)
+    drawn.add_to(m)
     Draw(
         feature_group=drawn, show_geometry_on_click=False, position="topleft",
         draw_options={"polyline": False, "circle": False, "circlemarker": False,
@@ -70,7 +72,7 @@ def editor_map(unit: str) -> folium.Map:
         edit_options={"remove": False, "poly": {"allowIntersection": False}},
     ).add_to(m)
     m.add_child(_StartEditor(drawn, unit))
-    root = m.get_root()
+    root = figure_of(m)
     root.title = "边界编辑 · gridsvc"
     root.header.add_child(JavascriptLink(url_for("static", filename="editor/editor.js")),
                           name="gridsvc_editor_js")

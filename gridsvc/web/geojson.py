@@ -4,7 +4,7 @@ GeoJSON."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import orjson
@@ -80,7 +80,7 @@ def wants_geojson() -> bool:
 
 
 def json_response(data: Any, status: int = 200, mimetype: str = JSON) -> Response:
-    response = current_app.json.response(data)
+    response = cast(Response, current_app.json.response(data))  # an app.response_class
     response.status_code = status
     response.mimetype = mimetype
     return response

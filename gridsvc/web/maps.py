@@ -18,8 +18,11 @@ The layer cache lives in ``app.extensions["gridsvc.layers"]``, one per process.
 
 from __future__ import annotations
 
+from typing import Any
+
 import folium
-from flask import Blueprint, Flask, Response, current_app, request, url_for
+from flask import Blueprint, Response, current_app, request, url_for
+from flask.blueprints import BlueprintSetupState
 
 from gridsvc.access import Permission, Principal
 from gridsvc.maps.coverage import coverage_map
@@ -41,8 +44,8 @@ HTML = "text/html; charset=utf-8"
 
 
 @bp.record_once
-def _setup(state) -> None:  # type: ignore[no-untyped-def]
-    app: Flask = state.app
+def _setup(state: BlueprintSetupState) -> None:
+    app = state.app
     app.extensions["gridsvc.layers"] = LayerStore(app.extensions["gridsvc"])
 
 
@@ -105,7 +108,7 @@ def validation_page() -> Response:
 def validate_upload_page() -> Response:
     viewer = require_page(Permission.READ_UNITS)
     form = request.form
-    options = {"encoding": text_arg("encoding", form), "field_map":
+    options: dict[str, Any] = {"encoding": text_arg("encoding", form), "field_map":
                json_object_field("map", form), "crs": text_arg("crs", form)}
     with _saved_upload() as path:
         try:

@@ -4,6 +4,7 @@ pages that describe each problem type."""
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from flask import Blueprint, Response, current_app, url_for
 
@@ -19,7 +20,7 @@ bp = Blueprint("meta", __name__)
 
 @bp.get("/")
 def landing() -> Response:
-    def link(endpoint: str, rel: str, title: str, media: str = JSON, **args: str) -> dict:
+    def link(endpoint: str, rel: str, title: str, media: str = JSON, **args: Any) -> dict:
         return {"href": url_for(endpoint, **args), "rel": rel, "type": media, "title": title}
 
     return json_response({

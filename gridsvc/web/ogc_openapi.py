@@ -74,7 +74,7 @@ def ogc_openapi_document(server_url: str, collection_ids: list[str]) -> dict[str
     if_match = {"name": "If-Match", "in": "header", "required": False,
                 "description": "the ETag read with the feature", "schema": {"type": "string"}}
     etag = {"ETag": {"schema": {"type": "string"}}}
-    read = {"security": [{"bearer": []}]}
+    read: dict[str, Any] = {"security": [{"bearer": []}]}
     feature_body = {"required": True, "content": {
         GEOJSON: {"schema": _ref("schemas", "FeatureIn")},
         JSON: {"schema": _ref("schemas", "FeatureIn")}}}

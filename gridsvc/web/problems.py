@@ -8,7 +8,7 @@ Unexpected errors are logged with their traceback and answered with a generic 50
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, current_app, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -159,7 +159,7 @@ def problem_response(
         "instance": request.path,
     }
     body.update({k: v for k, v in (extra or {}).items() if k not in body})
-    response = current_app.json.response(body)
+    response = cast(Response, current_app.json.response(body))  # an app.response_class
     response.status_code = status
     response.mimetype = PROBLEM_MIMETYPE
     return response

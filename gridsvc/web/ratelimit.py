@@ -68,8 +68,8 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
     limiter = Limiter(client_key, app=app, storage_uri="memory://",
                       strategy="fixed-window", headers_enabled=False)
     for endpoint, cost in LIMITED_ENDPOINTS.items():
-        app.view_functions[endpoint] = limiter.limit(rate, cost=cost)(
-            app.view_functions[endpoint])
+        app.view_functions[endpoint] = limiter.limit(rate, cost=cost)(  # type: ignore[assignment]
+            app.view_functions[endpoint])  # flask-limiter types the result as async-or-sync
 
     def too_many_requests(error: RateLimitExceeded) -> Response:
         current = limiter.current_limit

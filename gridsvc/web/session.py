@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response as BaseResponse
 
 from gridsvc.access import Permission, Principal
 from gridsvc.services.accounts import verify_token
@@ -109,7 +110,7 @@ def login_page() -> Response:
 
 
 @bp.post("/session")
-def sign_in() -> Response:
+def sign_in() -> BaseResponse:
     if not _same_origin():
         return problem_response(403, "forbidden", "signing in must come from this site")
     data = request.get_json(silent=True) if request.is_json else None
@@ -122,12 +123,12 @@ def sign_in() -> Response:
                   "send the token as the form field 'token'")
         if wants_html():
             return _login_page(401, detail.capitalize() + ".", next_path)
-        response = problem_response(401, "unauthorized", detail)
-        response.headers["WWW-Authenticate"] = 'Bearer realm="gridsvc"'
-        return response
+        refused = problem_response(401, "unauthorized", detail)
+        refused.headers["WWW-Authenticate"] = 'Bearer realm="gridsvc"'
+        return refused
     g.principal = principal  # the audit log records who signed in
     set_target(f"token:{principal.token_id}")
-    response = redirect(next_path, 303) if next_path else Response(status=204)
+    response: BaseResponse = redirect(next_path, 303) if next_path else Response(status=204)
     response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict",
                         secure=request.is_secure, path="/")
     response.headers["Cache-Control"] = "no-store"

@@ -40,7 +40,8 @@ def _page_links(page: UnitPage, **extra: str) -> dict[str, str | None]:
     """URLs of this page and its neighbours, keeping every other query parameter."""
 
     def at(offset: int) -> str:
-        args = request.args.to_dict() | extra | {"offset": str(offset), "limit": str(page.limit)}
+        args: dict[str, Any] = request.args.to_dict() | extra | {
+            "offset": str(offset), "limit": str(page.limit)}
         return url_for(request.endpoint or "", **(request.view_args or {}), **args)
 
     has_next = page.offset + page.limit < page.total
