@@ -25,6 +25,7 @@ run: install
 ## Install everything and run the whole test suite on SpatiaLite and PostGIS.
 test: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 install: system-deps $(VENV)/.installed $(ASSETS)/.installed
@@ -53,6 +54,7 @@ $(ASSETS)/.installed: package.json package-lock.json $(VENV)/.installed
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 ## Benchmarks: figures printed as ratios against baselines measured in the same run.
 bench: install

@@ -106,6 +106,6 @@ def audited(action: str, target: Callable[[dict[str, Any]], str | None] | None =
                 audit.record(services(), cli_principal(), f"cli {action}", target=where,
                              result=result)
 
-        return run  # type: ignore[return-value]
+        return run  # type: ignore[return-value]  # functools.wraps keeps the signature
 
     return wrap

@@ -94,11 +94,11 @@ def render_page(figure: Figure, nonce: str | None = None) -> str:
 
     The nonce is an attribute of the figure, not a render argument: several folium elements
     take no keyword arguments in ``render``."""
-    figure.nonce = nonce
+    figure.nonce = nonce  # type: ignore[attr-defined]  # read by the templates of this module
     try:
         return figure.render()
     finally:
-        figure.nonce = None
+        figure.nonce = None  # type: ignore[attr-defined]  # (see above)
 
 
 @cache

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import CursorResult, delete, func, select
 
 from gridsvc.access import Principal
 from gridsvc.services.context import Services
@@ -57,8 +57,8 @@ def purge(services: Services, days: int | None = None) -> int:
     if days < 1:
         raise InvalidInput("retention must be at least one day", field="days")
     with services.db.session() as session:
-        result = session.execute(
-            delete(AuditEntry).where(AuditEntry.at < utcnow() - timedelta(days=days)))
+        result = cast(CursorResult[Any], session.execute(  # a DELETE
+            delete(AuditEntry).where(AuditEntry.at < utcnow() - timedelta(days=days))))
         return result.rowcount or 0
 
 

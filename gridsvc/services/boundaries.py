@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import shapely
 from geoalchemy2.shape import from_shape
@@ -26,6 +26,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
 from gridsvc.access import Principal
+from gridsvc.hierarchy import Level
 from gridsvc.io.boundaries import (
     BoundaryFileError,
     ZipLimitExceeded,
@@ -256,8 +257,11 @@ def _store(
     paths = {code: (u.id, u.path) for code, u in known.items()}
     created = updated = unchanged = 0
     total = len(records)
-    for level in sorted({svc.hierarchy.resolve(r.level).level for r in records}):
-        batch = [r for r in records if svc.hierarchy.resolve(r.level).level == level]
+    def level_of(r: BoundaryRecord) -> int:
+        return cast(Level, svc.hierarchy.resolve(r.level)).level  # validated: a known level
+
+    for level in sorted({level_of(r) for r in records}):
+        batch = [r for r in records if level_of(r) == level]
         new_rows: list[dict[str, Any]] = []
         for rec in batch:
             parent_id, parent_path = paths[rec.parent_code] if rec.parent_code else (None, None)

@@ -133,6 +133,7 @@ class Coverage:
         return np.where(self.households > 0, rate, np.nan)
 
     def gaps(self) -> np.ndarray:
+        # (the ignore below: the counts summed are ints)
         return sum(self.counts[name] for name in GAP_FIGURES)  # type: ignore[return-value]
 
 

@@ -72,6 +72,7 @@ class ArchiveTooLarge(ServiceError):
 def refuse_unknown(given: object, known: Iterable[str], noun: str) -> None:
     """InvalidInput naming the first key of ``given`` that is not in ``known``."""
     allowed = list(known)
+    # (the ignore below: given and allowed are both iterables of str)
     unknown = sorted(set(given) - set(allowed))  # type: ignore[call-overload]
     if unknown:
         raise InvalidInput(f"unknown {noun} {', '.join(unknown)}; the {noun} are "

@@ -56,7 +56,8 @@ def build_gazetteer(db: Database, hierarchy: Hierarchy) -> Gazetteer:
         points = shapely.point_on_surface(q.geometries(buildings)) if buildings else []
     entries: dict[tuple[str, str | None], GazetteerEntry] = {}
     for unit, point in zip(buildings, points, strict=True):
-        key = (normalize(unit.address), None)
+        assert unit.address is not None  # as selected
+        key: tuple[str, str | None] = (normalize(unit.address), None)
         entries.setdefault(key, GazetteerEntry(unit.address, point.x, point.y, unit.code))
     for address, lon, lat, unit_code, district in stored:
         key = (normalize(address), district)
@@ -123,6 +124,7 @@ def _entry(row: dict[str, Any], n: int, layer: str) -> tuple[dict[str, Any] | No
     if not address:
         return problem("address", "address is empty")
     try:
+        # (the ignore below: checked as numbers above)
         lon, lat = float(row.get("lon")), float(row.get("lat"))  # type: ignore[arg-type]
     except (TypeError, ValueError):
         return problem("lon", f"lon/lat {row.get('lon')!r}, {row.get('lat')!r} are not numbers")
@@ -155,7 +157,7 @@ def import_gazetteer(svc: Services, path: Path, source: str | None = None,
         entry, problem = _entry(row, n, path.name)
         if problem:
             result.problems.append(problem)
-        else:
+        elif entry is not None:
             good.append(entry | {"source": source})
     if not good:
         return result

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -253,7 +254,7 @@ class CityIndex:
         leader and phone only where ``shown`` (one flag, or one per row of the index)."""
         if shown is True or shown is False:
             table = self._unit_rows_json if shown else self._bare_unit_rows_json
-            parts = map(table.__getitem__, rows.tolist())
+            parts: Iterable[bytes] = map(table.__getitem__, rows.tolist())
         else:
             full, bare = self._unit_rows_json, self._bare_unit_rows_json
             parts = ((full if shown[r] else bare)[r] for r in rows.tolist())
@@ -349,7 +350,7 @@ def city_index_in(session: Session, hierarchy: Hierarchy) -> CityIndex:
     return index
 
 
-def _columns(rows: list[Any], n: int) -> tuple[list[Any], ...]:
+def _columns(rows: Sequence[Any], n: int) -> tuple[list[Any], ...]:
     return tuple([r[k] for r in rows] for k in range(n))
 
 

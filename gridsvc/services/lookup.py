@@ -487,6 +487,7 @@ def locate_address(svc: Services, index: CityIndex, address: str,
         candidates = [c.as_dict() for c in result.candidates]
         if matched and not candidates:
             candidates = [{"score": round(result.score, 3), "level": result.level,
+                           # (the ignore below: a found result has an entry)
                            **result.entry.as_dict()}]  # type: ignore[union-attr]
         raise AddressNotResolved(
             f"the address is not resolved to one building ({result.status}): {reason}",

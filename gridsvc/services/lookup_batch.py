@@ -145,7 +145,8 @@ def lookup_batch_columns(svc: Services, items: Any, contacts: Contacts = NONE
     are rebuilt from them."""
     index, found, problems = _locate_batch(svc, items, contacts)
     n = len(found.at)
-    households = np.where(found.hh >= 0, index.codes[np.maximum(found.hh, 0)], None)
+    households = index.codes[np.maximum(found.hh, 0)].astype(object)
+    households[found.hh < 0] = None
     rules = np.array([*RULES, None], dtype=object)  # rule -1 -> None
     method, level, address = ["point"] * n, ["point"] * n, [None] * n
     score, fallback, distance = np.ones(n), np.zeros(n, dtype=bool), np.zeros(n)

@@ -29,7 +29,7 @@ from gridsvc.services.registration import (
     text_problems,
 )
 from gridsvc.storage.models import Member
-from gridsvc.validation.report import Problem
+from gridsvc.validation.report import Problem, Severity
 
 ROLES = ("楼栋长", "党员先锋")
 
@@ -114,7 +114,7 @@ class Assignment:
     def problems(self, row: int | None = None) -> list[Problem]:
         if self.status == ASSIGNED:
             return []
-        severity = "error" if self.status == REJECTED else "warning"
+        severity: Severity = "error" if self.status == REJECTED else "warning"
         return [Problem(severity, self.rule or self.status, self.reason or "", row=row,
                         field=self.field)]
 
@@ -167,13 +167,15 @@ def assign_members(snap: Snapshot, inputs: Sequence[MemberInput],
     for i, member in enumerate(inputs):
         if member.home_address:
             out[i], results[i] = _by_address(snap, member.home_address)
+            # (the ignore below: parsed results have parts)
             unit_nos[i] = results[i].parts.unit  # type: ignore[union-attr]
         if i % 500 == 0:
             progress("address", i, len(inputs))
     progress("address", len(inputs), len(inputs))
     pending = [i for i, m in enumerate(inputs) if out[i] is None and m.point is not None]
-    lon = np.array([inputs[i].point.lon for i in pending], dtype=float)  # type: ignore[union-attr]
-    lat = np.array([inputs[i].point.lat for i in pending], dtype=float)  # type: ignore[union-attr]
+    points = [p for i in pending if (p := inputs[i].point) is not None]  # all of pending
+    lon = np.array([p.lon for p in points], dtype=float)
+    lat = np.array([p.lat for p in points], dtype=float)
     rows, fallback, dist = lookup.place_many(snap.index, lon, lat, radius)
     for k, i in enumerate(pending):
         point = inputs[i].point
@@ -186,6 +188,7 @@ def assign_members(snap: Snapshot, inputs: Sequence[MemberInput],
             out[i] = Assignment(ASSIGNED, building=row, lon=point.lon, lat=point.lat,
                                 match=match)
         elif row >= 0:
+            # (the ignore below: entry() of a row >= 0 is a dict)
             nearest = snap.entry(row) | {"distance_m": round(d, 1)}  # type: ignore[operator]
             addr = results[i]
             if addr is not None and addr.candidates and addr.status != "unmatched":

@@ -167,6 +167,7 @@ def public_view(snap: Snapshot, member: Member, a: Assignment) -> dict[str, Any]
     masked), the outcome, and the chain with public unit contacts."""
     household = None
     if a.household >= 0:
+        # (the ignore below: an assigned member has a household entry)
         household = snap.entry(a.household) | {"rule": a.household_rule}  # type: ignore[operator]
     return {
         "id": member.id,
@@ -338,6 +339,7 @@ def confirm_member(svc: Services, member_id: int, building: Any,
     with svc.db.session() as session:
         member = _get(session, member_id, viewer)
         scope.require_unit_in_scope(session, viewer, snap.unit_id(row), f"building {code}")
+        # (the ignore below: a confirmed building has a point)
         lon, lat = _building_point(session, member, code)  # type: ignore[arg-type]
         previous = {k: v for k, v in (member.match or {}).items()
                     if k in ("method", "status", "level", "fallback", "distance_m")}
@@ -408,6 +410,7 @@ def import_members(svc: Services, path: Path, filename: str | None = None,
     progress("read", len(roster.rows), len(roster.rows))
     valid = [i for i, m in enumerate(inputs) if m is not None]
     snap = Snapshot.take(svc)
+    # (the ignore below: valid rows have inputs)
     assigned = assign_members(snap, [inputs[i] for i in valid], progress)  # type: ignore[misc]
     outcome = dict(zip(valid, assigned, strict=True))
     with svc.db.session() as session:
@@ -417,8 +420,10 @@ def import_members(svc: Services, path: Path, filename: str | None = None,
         imp = RosterImport(kind="members", filename=roster.filename, counts={},
                            token_id=viewer.token_id if viewer else None)
         session.add(imp)
-        counts = _store_roster_members(session, snap, [(inputs[i], outcome[i]) for i in valid],
+        counts = _store_roster_members(session, snap, [(m, outcome[i]) for i in valid
+                                                       if (m := inputs[i]) is not None],
                                        f"roster {roster.filename}", progress)
+        # (the ignore below: valid rows have inputs)
         ids = _member_ids(session, [inputs[i].phone for i in valid  # type: ignore[union-attr]
                                     if outcome[i].status != REJECTED])
         session.flush()
@@ -428,6 +433,7 @@ def import_members(svc: Services, path: Path, filename: str | None = None,
             a = outcome.get(i)
             statuses.append(a.status if a else REJECTED)
             rows.append(_roster_row(imp.id, number, raw, problems[i], a,
+                                    # (the ignore below: a row with an outcome has input)
                                     ids.get(inputs[i].phone) if a else None))  # type: ignore[union-attr]
         session.execute(RosterRow.__table__.insert(), rows)
         imp.counts = roster_counts(statuses) | counts

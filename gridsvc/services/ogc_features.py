@@ -135,6 +135,7 @@ def collections(svc: Services, viewer: Principal | None = None) -> list[Collecti
     for level in svc.hierarchy.levels:
         row = found.get(level.level)
         bbox = tuple(float(v) for v in row[2:6]) if row and row[2] is not None else None
+        # (the ignore below: the bbox of a level with units)
         out.append(CollectionInfo(level, row[1] if row else 0, bbox))  # type: ignore[arg-type]
     return out
 

@@ -133,7 +133,7 @@ def member_moves(session: Session, before: CityIndex, after: CityIndex,
             status = home.status  # waiting for staff for another reason (a weak address)
         if old_chain == new_chain and old_hh_code == new_hh_code and status == home.status:
             continue
-        moves.append(Move("member", home.id, mask_name(home.name), old_chain, new_chain,
+        moves.append(Move("member", home.id, mask_name(home.name) or "", old_chain, new_chain,
                           old_hh_code, new_hh_code, bool(fb), d if fb else None))
         updates.append({
             "id": home.id,

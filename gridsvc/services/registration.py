@@ -243,7 +243,9 @@ class Snapshot:
     def take(cls, svc: Services) -> Snapshot:
         index, gazetteer = svc.locator.current(), svc.geocoder.current()
         pinned = dataclasses.replace(svc)
+        # (the ignore below: a fixed stand-in for the live index)
         pinned.locator = _Fixed(index)  # type: ignore[assignment]
+        # (the ignore below: a fixed stand-in for the live gazetteer)
         pinned.geocoder = _Fixed(gazetteer)  # type: ignore[assignment]
         return cls(pinned, index, gazetteer)
 

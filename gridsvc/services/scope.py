@@ -96,6 +96,7 @@ def readable_unit(session: Session, viewer: Principal | None, code: str, *,
     """The unit with this code; NotFound when there is none or it lies outside the viewer's
     subtree (``above``: a unit above the scope root is accepted too, for scoped filters)."""
     unit = session.scalar(select(Unit).where(Unit.code == code))
+    # (the ignore below: a scoped viewer is not None here)
     if unit is not None and (city_wide(viewer) or viewer.covers(unit.path)  # type: ignore[union-attr]
                              or (above and above_scope(viewer, unit.path))):
         return unit
@@ -123,6 +124,7 @@ def writable_unit(session: Session, viewer: Principal | None, code: str) -> Unit
     unit = session.scalar(select(Unit).where(Unit.code == code))
     if unit is None:
         raise NotFound(f"no unit with code {code!r}", code=code)
+    # (the ignore below: a scoped viewer is not None here)
     if not (city_wide(viewer) or viewer.covers(unit.path)):  # type: ignore[union-attr]
         assert viewer is not None
         raise Forbidden(f"unit {code} lies outside your subtree ({viewer.scope_label})",

@@ -55,7 +55,7 @@ from gridsvc.services.registration import (
 from gridsvc.spatial.index import PolygonIndex
 from gridsvc.storage import units as q
 from gridsvc.storage.models import Member, RosterImport, RosterRow, Unit, WorkOrg
-from gridsvc.validation.report import Problem
+from gridsvc.validation.report import Problem, Severity
 
 COMMUNITY_LEVEL = 2
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -144,7 +144,7 @@ class OrgAssignment:
     def problems(self, row: int | None = None) -> list[Problem]:
         if self.status == ASSIGNED:
             return []
-        severity = "error" if self.status == REJECTED else "warning"
+        severity: Severity = "error" if self.status == REJECTED else "warning"
         return [Problem(severity, self.status, self.reason or "", row=row, field=self.field)]
 
 
@@ -184,6 +184,7 @@ def assign_org(snap: Snapshot, communities: CommunityIndex, org: OrgInput) -> Or
             return OrgAssignment(ASSIGNED, community=row, lon=p.lon, lat=p.lat, match=match)
         near = communities.nearest(p.lon, p.lat, radius)
         if near is not None:
+            # (the ignore below: entry() of a found row is a dict)
             entry = snap.entry(near[0]) | {"distance_m": round(near[1], 1)}  # type: ignore[operator]
             return OrgAssignment(
                 NEEDS_CONFIRMATION, f"the point is in no community; the nearest is "
@@ -216,6 +217,7 @@ def _link_members(session: Session, orgs: Sequence[WorkOrg]) -> int:
     linked = 0
     for part in q.chunks(sorted(by_name)):
         for member in session.scalars(select(Member).where(Member.work_unit.in_(part))):
+            assert member.work_unit is not None  # selected by it
             if member.work_org_id != by_name[member.work_unit]:
                 member.work_org_id = by_name[member.work_unit]
                 linked += 1
@@ -313,9 +315,9 @@ def import_work_orgs(svc: Services, path: Path, filename: str | None = None,
 def _member_counts(session: Session, org_ids: Sequence[int]) -> dict[int, int]:
     if not org_ids:
         return {}
-    return dict(session.execute(
+    return {org_id: n for org_id, n in session.execute(
         select(Member.work_org_id, func.count()).where(Member.work_org_id.in_(org_ids))
-        .group_by(Member.work_org_id)).all())
+        .group_by(Member.work_org_id)).all() if org_id is not None}
 
 
 def org_view(snap: Snapshot, org: WorkOrg, counts: Mapping[int, int]) -> dict[str, Any]:
@@ -384,7 +386,8 @@ def work_org_report(svc: Services, org_id: int | None = None, name: str | None =
             building = snap.row_of_id(m.building_id)
             residence = {e["level_key"]: e for e in snap.index.chain(building)} if (
                 building >= 0) else {}
-            name_, phone = m.name, m.phone
+            name_: str | None = m.name
+            phone: str | None = m.phone
             if not scope.sees_member(session, viewer, m):
                 name_, phone = mask_name(m.name), mask_phone(m.phone)
                 residence = {k: e for k, e in residence.items()

@@ -7,10 +7,10 @@ Polygon levels store MULTIPOLYGON, the household level stores POINT, in one gene
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from geoalchemy2 import Geometry
-from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, TypeDecorator
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Table, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 SRID = 4326
@@ -38,7 +38,8 @@ class UtcDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    pass
+    if TYPE_CHECKING:  # every model here maps one Table (SQLAlchemy types it as a FromClause)
+        __table__: ClassVar[Table]
 
 
 class Unit(Base):

@@ -43,7 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     limits.install(app, settings)  # body size limits (413), trusted proxies
     security_headers.install(app)  # CSP, nosniff, no framing on every response
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese names stay readable
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider has it
     app.extensions["gridsvc"] = Services.from_settings(settings)
     remove_stale(settings.uploads)  # what a killed process left of its uploads
     register_problem_handlers(app)

@@ -43,13 +43,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def personal_read(view: F) -> F:
     """Mark a view that returns personal data: every call is recorded."""
-    view._audit_read = True  # type: ignore[attr-defined]
+    view._audit_read = True  # type: ignore[attr-defined]  # a marker attribute on the view
     return view
 
 
 def checks_only(view: F) -> F:
     """Mark a POST view that stores nothing (a check or a lookup): not recorded."""
-    view._audit_skip = True  # type: ignore[attr-defined]
+    view._audit_skip = True  # type: ignore[attr-defined]  # a marker attribute on the view
     return view
 
 

@@ -70,10 +70,12 @@ def get_coverage() -> Response:
     )
     if geojson:
         links = [{"href": href, "rel": rel, "type": GEOJSON}
+                 # (the ignore below: links are str here)
                  for rel, href in _page_links(page, f="geojson").items() if href]  # type: ignore[arg-type]
         return negotiated({"type": "FeatureCollection", "features": _features(page.items),
                            "numberMatched": page.total, "numberReturned": len(page.items),
                            "links": links, "summary": page.summary}, True)
     return negotiated({"items": page.items, "total": page.total, "limit": page.limit,
                        "offset": page.offset, "summary": page.summary,
+                       # (the ignore below: links are str here)
                        "links": _page_links(page)}, False)  # type: ignore[arg-type]

@@ -35,7 +35,7 @@ def install(app: Flask, settings: Settings) -> None:
     app.before_request(_limit_body)
     app.register_error_handler(RequestEntityTooLarge, _too_large)
     if settings.proxy_hops > 0:
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]  # Flask's documented way to wrap it
             app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops)
 
 

@@ -127,7 +127,7 @@ def landing() -> Response:
         _link(_url("ogc.collections", "json"), "data", JSON, "The collections"),
         _link(_url("ogc.collections", "json"), OGC_REL + "data", JSON, "The collections"),
     ]
-    data = {"title": "gridsvc OGC API - Features",
+    data: dict[str, Any] = {"title": "gridsvc OGC API - Features",
             "description": "The organisation tree (streets, communities, grids, buildings, "
                            "党员中心户) as OGC API - Features: one collection per level.",
             "links": links}
@@ -296,7 +296,8 @@ def get_item(collection_id: str, feature_id: str) -> Response:
     response = _respond(data, GEOJSON, f"{view.props['name']} ({feature_id})",
                         html.properties_table(data["properties"] | extra))
     response.set_etag(unit_etag(feature_id, view.props["version"]))
-    return response.make_conditional(request)
+    response.make_conditional(request)  # turns itself into a 304 when the ETag matches
+    return response
 
 
 # -- Part 4 ------------------------------------------------------------------------------------
@@ -330,7 +331,7 @@ def create_item(collection_id: str) -> Response:
     level = ogc.collection_level(svc, collection_id)
     data = _body()
     body = data if isinstance(data, dict) else {}
-    props = body.get("properties") if isinstance(body.get("properties"), dict) else {}
+    props: dict[str, Any] = body["properties"] if isinstance(body.get("properties"), dict) else {}
     code = props.get("code") or body.get("id")
     if code:
         set_target(f"unit:{code}")

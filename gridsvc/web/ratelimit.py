@@ -68,6 +68,7 @@ def install(app: Flask, settings: Settings) -> Limiter | None:
     limiter = Limiter(client_key, app=app, storage_uri="memory://",
                       strategy="fixed-window", headers_enabled=False)
     for endpoint, cost in LIMITED_ENDPOINTS.items():
+        # (the ignore below: flask-limiter types the result as async-or-sync)
         app.view_functions[endpoint] = limiter.limit(rate, cost=cost)(  # type: ignore[assignment]
             app.view_functions[endpoint])  # flask-limiter types the result as async-or-sync
 
