@@ -14,7 +14,7 @@ PORT ?= 5000
 # Browser assets (Leaflet, plugins) served under /vendor/, from the npm registry.
 ASSETS ?= $(or $(GRIDSVC_ASSETS_DIR),vendor)
 
-.PHONY: run test install system-deps lint bench load demo-files clean
+.PHONY: run test fuzz install system-deps lint bench load demo-files clean
 
 ## Install everything, create the embedded database, load the demo city and serve it.
 run: install
@@ -27,6 +27,12 @@ test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+## Schemathesis on both OpenAPI documents (/api/v1 and /ogc/api), 50 requests per operation
+## and database (make test sends 10).
+FUZZ_EXAMPLES ?= 50
+fuzz: install
+	GRIDSVC_TEST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest tests/test_fuzz_api.py -p no:cacheprovider
 
 install: system-deps $(VENV)/.installed $(ASSETS)/.installed
 

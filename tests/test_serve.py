@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -54,7 +55,8 @@ def test_gunicorn_takes_the_settings() -> None:
     cfg = quiet.cfg
     assert (cfg.address, cfg.workers, cfg.threads, cfg.timeout) == ([("127.0.0.1", 5002)], 3,
                                                                     5, 90)
-    assert cfg.worker_class_str == "gthread" and cfg.preload_app and cfg.accesslog is None
+    assert cfg.worker_class_str == "gridsvc.web.edge.ProblemThreadWorker"
+    assert cfg.threads == 5 and cfg.preload_app and cfg.accesslog is None
     assert cfg.post_fork == quiet.post_fork
     assert GunicornServer(ServeOptions(access_log=True), dict).cfg.accesslog == "-"
 
@@ -136,3 +138,44 @@ def test_preloaded_workers_follow_a_boundary_import(server: tuple[int, Path], da
     # worker answers, the import shows at once
     assert building_names(port, 40) == {"阳光小区一号楼"}
     assert "could not build" not in log.read_text()
+
+
+# --- answers gunicorn gives itself -------------------------------------------------------------
+
+def raw_request(port: int, data: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Send ``data`` as it is on a new connection; the status, headers and body answered."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+    return int(status_line.split()[1]), headers, body
+
+
+EDGE_REQUESTS = [
+    (414, b"GET /api/v1/units?q=" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"),
+    (431, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n"),
+    (431, b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+     + b"".join(b"X-%d: 1\r\n" % i for i in range(120)) + b"\r\n"),
+    (400, b"GET /healthz HTTP/1.1\r\nHost: x\r\nBad Name: 1\r\n\r\n"),
+    (400, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Nul: a\x00b\r\n\r\n"),
+    (400, b"NOT A REQUEST LINE AT ALL\r\n\r\n"),
+    (400, b"GET /healthz HTTP/9.9\r\nHost: x\r\n\r\n"),
+    (400, b"GET /api/v1/units/%00 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+]
+
+
+def test_every_answer_is_problem_json_even_from_gunicorn(server: tuple[int, Path]) -> None:
+    port, _log = server
+    for status, data in EDGE_REQUESTS:
+        got, headers, body = raw_request(port, data)
+        assert got == status, (data[:60], got, body[:200])
+        assert headers["content-type"] == "application/problem+json", (data[:60], headers)
+        problem = json.loads(body)
+        assert problem["status"] == status and problem["type"].startswith("/problems/")
+        assert problem["title"] and problem["detail"], problem
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"

@@ -123,7 +123,9 @@ class ServeOptions:
         return {
             "bind": f"{self.host}:{self.port}",
             "workers": self.workers,
-            "worker_class": "gthread",  # keeps connections alive, unlike sync workers
+            # gthread (keeps connections alive, unlike sync workers) whose own error answers
+            # (URI or headers too long, a malformed request) are problem+json
+            "worker_class": "gridsvc.web.edge.ProblemThreadWorker",
             "threads": self.threads,
             "timeout": self.timeout,
             "accesslog": "-" if self.access_log else None,

@@ -48,6 +48,8 @@ from gridsvc.spatial.coordsys import (
     point_problem,
     to_wgs84_array,
 )
+from gridsvc.storage.models import GazetteerAddress
+from gridsvc.validation.text_rules import limits_of, text_problem
 
 EARTH_RADIUS_M = 6_371_008.8
 #: The household rules in the order they are tried (see ``households_many``).
@@ -456,6 +458,12 @@ def resolve_address(svc: Services, address: str,
         raise InvalidInput("address is empty: give the home address as text", field="address")
     if district is not None and not isinstance(district, str):  # a batch item's JSON
         raise InvalidInput(f"district must be text, got {district!r}", field="district")
+    for field, text in (("address", address), ("district", district)):
+        # a batch item's text is not checked on the way in (its body is read with orjson)
+        reason = None if text is None else text_problem(
+            text, limits_of(GazetteerAddress)[field])
+        if reason is not None:
+            raise InvalidInput(f"{field} {reason}", field=field)
     result = svc.geocoder.current().match(address, district=district)
     if result.status != "matched" or result.entry is None:
         return result, -1

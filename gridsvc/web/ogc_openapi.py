@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from gridsvc.services.ogc_features import DEFAULT_LIMIT, MAX_LIMIT, PROPERTIES
+from gridsvc.web.openapi_edge import add_edge_answers
 
 OPENAPI_MEDIA = "application/vnd.oai.openapi+json;version=3.0"
 GEOJSON = "application/geo+json"
@@ -171,7 +172,7 @@ def ogc_openapi_document(server_url: str, collection_ids: list[str]) -> dict[str
         "description": {"type": "string"}, "itemType": {"type": "string"},
         "extent": {"type": "object"}, "crs": {"type": "array", "items": {"type": "string"}},
         "links": links}}
-    return {
+    return add_edge_answers({
         "openapi": "3.0.3",
         "info": {"title": "gridsvc OGC API - Features", "version": "1.0.0",
                  "description": "The organisation tree as OGC API - Features (Part 1 core, "
@@ -205,4 +206,4 @@ def ogc_openapi_document(server_url: str, collection_ids: list[str]) -> dict[str
                     "instance": {"type": "string"}}},
             },
         },
-    }
+    }, "/ogc")

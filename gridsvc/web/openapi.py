@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from gridsvc.web.openapi_edge import add_edge_answers
+
 PROBLEM = "application/problem+json"
 GEOJSON = "application/geo+json"
 JSON = "application/json"
@@ -341,13 +343,9 @@ def openapi_document() -> dict[str, Any]:
     }}
     for operations in doc["paths"].values():
         for operation in operations.values():
-            responses = operation.setdefault("responses", {})
-            if "requestBody" in operation:  # every body has a limit (GRIDSVC_MAX_*_MB)
-                responses.setdefault("413", {"$ref": "#/components/responses/PayloadTooLarge"})
-            responses.setdefault("503", {"$ref": "#/components/responses/Unavailable"})
             if "401" in operation.get("responses", {}):  # the endpoints that need a token
                 operation.setdefault("security", [{"bearerToken": []}])
-    return doc
+    return add_edge_answers(doc)  # 400, 413, 429, 503 where they may come
 
 
 def _base_document() -> dict[str, Any]:

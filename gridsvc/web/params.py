@@ -146,7 +146,12 @@ class GridsvcRequest(Request):
 def refuse_bad_text() -> None:
     """Before every request: a query parameter or path segment that breaks the text rules
     (a NUL or other control character, longer than ``TEXT_MAX``) is refused, 400 naming it;
-    PostgreSQL cannot store or compare a NUL (a 500 otherwise)."""
+    PostgreSQL cannot store or compare a NUL (a 500 otherwise). A path that matches no route
+    is checked whole (``field`` ``path``), so it is 400 too rather than 404."""
+    if request.view_args is None:  # no route matched: no segments to name
+        reason = text_problem(request.path, None)
+        if reason is not None:
+            raise InvalidInput(f"the path {reason}", field="path")
     values = [*request.args.items(multi=True), *(request.view_args or {}).items()]
     for name, value in values:
         for text, what in ((name, "the parameter name"), (value, None)):

@@ -94,6 +94,20 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
         "The service failed unexpectedly. The error was logged; please report the time and path.",
     ),
     "http-error": ("HTTP error", "The request failed; see `status` and `detail`."),
+    "malformed-request": (
+        "Malformed request",
+        "The HTTP request could not be read (its request line, a header or the chunked body "
+        "is malformed), so it never reached the service; `detail` says what.",
+    ),
+    "uri-too-long": (
+        "URI too long",
+        "The request line (path and query) is longer than the server reads (4094 bytes); "
+        "send long inputs, such as many points, in a POST body instead.",
+    ),
+    "headers-too-large": (
+        "Request header fields too large",
+        "The request has more than 100 header fields, or one longer than 8190 bytes.",
+    ),
     "unauthorized": (
         "Unauthorized",
         "The endpoint needs a token, or the one sent is unknown, revoked or expired: send "
