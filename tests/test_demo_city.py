@@ -13,15 +13,24 @@ import pytest
 import shapely
 from shapely.geometry import Point
 
-from gridsvc.demo.city import DemoCity, generate_city, write_demo
+from gridsvc.demo.city import SHAPES, DemoCity, generate_city, write_demo
 from gridsvc.demo.gazetteer import COLUMNS
+from gridsvc.hierarchy import load_hierarchy
 from gridsvc.io.records import BoundaryRecord
+from gridsvc.validation.rules import validate_records
+from gridsvc.validation.text import format_report
 
 TINY = 1e-7  # degrees, about 1 cm: the rounding of the coordinates
 
 
+@pytest.fixture(scope="module", params=SHAPES)
+def city(request: pytest.FixtureRequest) -> DemoCity:
+    """The small city with either shape of cell: every test of the tree holds for both."""
+    return generate_city(seed=1, scale="small", shape=request.param)
+
+
 @pytest.fixture(scope="module")
-def city() -> DemoCity:
+def rect_city() -> DemoCity:
     return generate_city(seed=1, scale="small")
 
 
@@ -35,17 +44,17 @@ def geoms(records: list[BoundaryRecord]) -> np.ndarray:
 
 def test_same_seed_same_bytes_other_seed_other_city(tmp_path: Path, city: DemoCity) -> None:
     write_demo(city, tmp_path / "a")
-    write_demo(generate_city(seed=1, scale="small"), tmp_path / "b")
-    write_demo(generate_city(seed=2, scale="small"), tmp_path / "c")
+    write_demo(generate_city(seed=1, scale="small", shape=city.shape), tmp_path / "b")
+    write_demo(generate_city(seed=2, scale="small", shape=city.shape), tmp_path / "c")
     for name in ("city.geojson", "gazetteer.csv"):
         first = (tmp_path / "a" / name).read_bytes()
         assert first == (tmp_path / "b" / name).read_bytes()
         assert first != (tmp_path / "c" / name).read_bytes()
 
 
-def test_shipped_demo_is_what_seed_1_makes(tmp_path: Path, city: DemoCity) -> None:
+def test_shipped_demo_is_what_seed_1_makes(tmp_path: Path, rect_city: DemoCity) -> None:
     shipped = Path(__file__).resolve().parents[1] / "boundaries" / "demo"
-    write_demo(city, tmp_path)
+    write_demo(rect_city, tmp_path)
     for name in ("city.geojson", "gazetteer.csv"):
         assert (shipped / name).read_bytes() == (tmp_path / name).read_bytes(), (
             f"boundaries/demo/{name} is stale: regenerate it (see boundaries/demo/README.md)")
@@ -198,7 +207,8 @@ def test_every_grid_has_a_road_and_door_number_address(city: DemoCity) -> None:
     assert max(door.values()) == 1  # no two compounds at one door
 
 
-def test_a_point_on_a_road_is_in_a_community_but_in_no_grid(city: DemoCity) -> None:
+def test_a_point_on_a_road_is_in_a_community_but_in_no_grid(rect_city: DemoCity) -> None:
+    city = rect_city
     grids = by_level(city, 3)
     community = next(c for c in by_level(city, 2)
                      if sum(g.parent_code == c.code for g in grids) >= 2)
@@ -271,3 +281,24 @@ def test_city_scale_counts() -> None:
     assert counts[2] == 350
     assert 4500 <= counts[3] <= 5500
     assert 70_000 <= counts[4] <= 85_000
+
+
+def test_organic_grids_follow_streets_tile_their_community_and_validate(
+        rect_city: DemoCity) -> None:
+    """The organic shape: the same tree as the rectangles, grids of ~1,000 vertices that tile
+    their community (but for the park), buildings inside them; the import validation passes."""
+    organic = generate_city(seed=1, scale="small", shape="organic")
+    assert [(r.code, r.name, r.level, r.parent_code) for r in organic.records if r.level <= 3] \
+        == [(r.code, r.name, r.level, r.parent_code) for r in rect_city.records if r.level <= 3]
+    grids = by_level(organic, 3)
+    vertices = shapely.get_num_coordinates(geoms(grids))
+    assert np.median(vertices) > 700 and vertices.min() > 100
+    for community in by_level(organic, 2):
+        mine = [g for g in grids if g.parent_code == community.code]
+        covered = shapely.union_all(geoms(mine))
+        gap = community.geometry.difference(covered).area
+        holes = sum(shapely.Polygon(h).area for h in community.geometry.interiors)
+        parks = gap if holes else 0.0  # the park's community: its one cell has no grid
+        assert gap == pytest.approx(parks, abs=1e-12)
+    report = validate_records(organic.records, load_hierarchy()).report
+    assert report.ok, format_report(report)

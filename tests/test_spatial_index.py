@@ -428,3 +428,14 @@ def test_overlapping_polygons_first_given_wins_also_in_whole_cells(order):
     inside_small = idx.locate(X0 + 3.5 * D, Y0 + 3.5 * D)
     assert inside_small == (1 if order == [0, 1] else 2)
     assert idx.locate(X0 + 7 * D, Y0 + 7 * D) == 2
+
+
+def test_polygons_are_projected_for_nearest_only_when_candidates():
+    """An index whose lookups never fall back holds no metric copy of its outlines."""
+    geoms, ids = organic_town()
+    idx = PolygonIndex.build(geoms, ids)
+    assert shapely.is_missing(idx._metric).all()
+    xmin, ymin, _, _ = shapely.total_bounds(geoms)
+    found = idx.nearest(xmin - 1e-4, ymin - 1e-4, 100.0)  # about 14 m off the south-west
+    assert found is not None and found[0] == ids[0] and 0 < found[1] < 100
+    assert 0 < (~shapely.is_missing(idx._metric)).sum() < len(geoms)

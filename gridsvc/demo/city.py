@@ -103,6 +103,7 @@ class DemoCity:
     gazetteer: list[GazetteerEntry]  # one per building, in building order
     seed: int = 1
     scale: str = "small"
+    shape: str = "rect"
 
 
 class _Unit(NamedTuple):
@@ -198,7 +199,9 @@ def generate_city(seed: int = 1, scale: str = "small", shape: str = "rect") -> D
                 units.append(_Unit(3, compound.code, compound.name, community_code, grid,
                                    compound.address))
     units.sort(key=lambda u: u.level)  # stable: parents first, each level in code order
-    return _assemble(units, compounds, rng, seed, scale)
+    city = _assemble(units, compounds, rng, seed, scale)
+    city.shape = shape
+    return city
 
 
 # --- the plan in metres --------------------------------------------------------------------

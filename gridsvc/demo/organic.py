@@ -26,9 +26,10 @@ from __future__ import annotations
 import numpy as np
 import shapely
 
-VERTICES_PER_SIDE = 190  # median vertices on one side (a cell has four: median ~1,000)
-VERTEX_SPREAD = 1.0  # sigma of the log of the vertices on a side: a long tail, as real outlines
-MIN_STEP_M = 0.15  # between vertices along a side, well above the 1 cm rounding of the files
+VERTICES_PER_SIDE = 215  # median vertices on a side before the spreads (cells: median ~1,050)
+CELL_SPREAD = 1.2  # sigma of the log of a cell's vertex density (shared by its four sides)
+SIDE_SPREAD = 0.5  # sigma of the log of each side's own factor: a long tail, as real outlines
+MIN_STEP_M = 0.1  # between vertices along a side, ten times the 1 cm rounding of the files
 MEANDER_SHARE = 0.06  # largest meander, as a share of the shorter side of the cells
 MEANDER_MAX_M = 9.0
 JITTER_M = 0.25  # digitising noise across the side
@@ -46,11 +47,15 @@ def organic_cells(xs: np.ndarray, ys: np.ndarray, rng: np.random.Generator) -> n
     gx = gx + rng.uniform(-CORNER_JITTER_M, CORNER_JITTER_M, gx.shape)
     gy = gy + rng.uniform(-CORNER_JITTER_M, CORNER_JITTER_M, gy.shape)
     amplitude = min(MEANDER_MAX_M, MEANDER_SHARE * min(np.diff(xs).min(), np.diff(ys).min()))
-    # sides running west-east: from crossing (r, c) to (r, c + 1)
-    horizontal = [[_side(gx[r, c], gy[r, c], gx[r, c + 1], gy[r, c + 1], amplitude, rng)
+    # log vertex density of each cell, with a border of cells outside: dense[r + 1, c + 1]
+    dense = rng.normal(0.0, CELL_SPREAD, (ny + 1, nx + 1))
+    # sides running west-east: from crossing (r, c) to (r, c + 1), between cells r - 1 and r
+    horizontal = [[_side(gx[r, c], gy[r, c], gx[r, c + 1], gy[r, c + 1], amplitude,
+                         (dense[r, c + 1] + dense[r + 1, c + 1]) / 2, rng)
                    for c in range(nx - 1)] for r in range(ny)]
-    # sides running south-north: from crossing (r, c) to (r + 1, c)
-    vertical = [[_side(gx[r, c], gy[r, c], gx[r + 1, c], gy[r + 1, c], amplitude, rng)
+    # sides running south-north: from crossing (r, c) to (r + 1, c), between cells c - 1 and c
+    vertical = [[_side(gx[r, c], gy[r, c], gx[r + 1, c], gy[r + 1, c], amplitude,
+                       (dense[r + 1, c] + dense[r + 1, c + 1]) / 2, rng)
                  for c in range(nx)] for r in range(ny - 1)]
     cells = np.empty((ny - 1, nx - 1), dtype=object)
     for r in range(ny - 1):
@@ -64,15 +69,16 @@ def organic_cells(xs: np.ndarray, ys: np.ndarray, rng: np.random.Generator) -> n
     return cells
 
 
-def _side(x0: float, y0: float, x1: float, y1: float, amplitude: float,
+def _side(x0: float, y0: float, x1: float, y1: float, amplitude: float, density: float,
           rng: np.random.Generator) -> np.ndarray:
-    """The polyline from (x0, y0) to (x1, y1), both ends included, as ``(k, 2)``."""
+    """The polyline from (x0, y0) to (x1, y1), both ends included, as ``(k, 2)``; about
+    ``VERTICES_PER_SIDE * exp(density)`` vertices."""
     dx, dy = x1 - x0, y1 - y0
     length = np.hypot(dx, dy)
-    n = int(np.rint(VERTICES_PER_SIDE * np.exp(rng.normal(0.0, VERTEX_SPREAD))))
+    n = int(np.rint(VERTICES_PER_SIDE * np.exp(density + rng.normal(0.0, SIDE_SPREAD))))
     n = min(max(8, n), int(length / MIN_STEP_M))
-    # strictly increasing positions along the side: even steps, each moved by < half a step
-    t = (np.arange(1, n) + rng.uniform(-0.4, 0.4, n - 1)) / n
+    # strictly increasing positions along the side: even steps, each moved by at most 0.35 of one
+    t = (np.arange(1, n) + rng.uniform(-0.35, 0.35, n - 1)) / n
     weights = rng.normal(0.0, 1.0, HARMONICS) / np.arange(1, HARMONICS + 1)
     phases = rng.uniform(0.0, 2 * np.pi, HARMONICS)
     wave = (weights[:, None] * np.sin(np.pi * np.arange(1, HARMONICS + 1)[:, None] * t

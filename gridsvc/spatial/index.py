@@ -47,11 +47,13 @@ Who owns a point on a boundary (exactly on an edge or a vertex)
 
 Not covered
     ``locate`` returns -1 for a point in no polygon (a road, a park, outside the extent).
-    ``nearest`` then names the closest polygon within a radius: the polygons are projected
-    once, at build, to the CGCS2000 Gauss-Krüger zone of the data (``spatial.metric``; scale
-    error below 0.1 % across three degrees of longitude) and a shapely STRtree answers
-    ``query_nearest`` there, in metres. Nearest is decided in metres, not in degrees, where a
-    degree of longitude is shorter than a degree of latitude and would pick the wrong one.
+    ``nearest`` then names the closest polygon within a radius, decided in metres, not in
+    degrees (where a degree of longitude is shorter than a degree of latitude and would pick
+    the wrong one): a shapely STRtree over the polygons' boxes in degrees gives the candidates
+    (those meeting a box that surely holds the radius), and the distance to each is measured
+    in the CGCS2000 Gauss-Krüger zone of the data (``spatial.metric``; scale error below
+    0.1 % across three degrees of longitude). A polygon is projected the first time it is a
+    candidate and kept: an index whose lookups never fall back holds no metric copy.
 
 Batches and threads
     ``locate_many`` sorts large batches by cell before looking them up (so the index is read
@@ -74,6 +76,9 @@ from shapely import STRtree
 from gridsvc.spatial import _kernels
 from gridsvc.spatial.metric import lonlat_to_metric, metric_epsg_for_geoms, to_metric
 
+#: Metres per degree, never more than this many (latitude; longitude at the equator).
+M_PER_DEG_LAT_MIN = 110_000.0
+M_PER_DEG_LON_EQUATOR = 111_000.0
 #: Batches at least this large are sorted by cell and run on all threads.
 PARALLEL_MIN_POINTS = 20_000
 #: Upper bound on the number of cells, whatever the extent (8 bytes each).
@@ -117,11 +122,13 @@ class PolygonIndex:
     and swapped in with one assignment while readers keep using the old one.
     """
 
-    def __init__(self, fdata: np.ndarray, idata: np.ndarray, tree: STRtree, ids: np.ndarray,
-                 metric_epsg: int, cell_size: tuple[float, float]) -> None:
+    def __init__(self, fdata: np.ndarray, idata: np.ndarray, geoms: np.ndarray,
+                 ids: np.ndarray, metric_epsg: int, cell_size: tuple[float, float]) -> None:
         self._fdata = fdata
         self._idata = idata
-        self._tree = tree  # over the polygons in metres (EPSG ``metric_epsg``)
+        self._geoms = geoms  # wgs84, as given (shapely geometries are immutable)
+        self._tree = STRtree(geoms)  # over their boxes in degrees
+        self._metric = np.full(len(geoms), None, dtype=object)  # in metres, made on first need
         self._ids = ids
         self.metric_epsg = metric_epsg
         self.cell_size = cell_size
@@ -149,9 +156,7 @@ class PolygonIndex:
             rings.verts, rings.edge_v, rings.edge_start, bounds, ids, np.array(extent),
             np.array(shape), np.array(size), margin, MAX_EDGES_PER_CELL, MAX_SPLIT, MAX_DEPTH)
         fdata, idata = _kernels.pack(extent, size, shape, tuple(cells), verts)
-        epsg = metric_epsg_for_geoms(geoms)
-        tree = STRtree(to_metric(geoms, epsg))
-        return cls(fdata, idata, tree, ids, epsg, size)
+        return cls(fdata, idata, geoms, ids, metric_epsg_for_geoms(geoms), size)
 
     # ----------------------------------------------------------------- lookup
     def locate(self, lon: float, lat: float) -> int:
@@ -186,13 +191,19 @@ class PolygonIndex:
         px, py = _points(lon, lat)
         ids = np.full(len(px), -1, dtype=np.int64)
         dist = np.full(len(px), np.nan)
-        finite = np.isfinite(px) & np.isfinite(py)
-        x, y = lonlat_to_metric(px[finite], py[finite], self.metric_epsg)
-        (which, poly), d = self._tree.query_nearest(
-            shapely.points(x, y), max_distance=max_distance_m, return_distance=True,
-            all_matches=True)
-        # Ties (several polygons at the same distance): the first given to build wins,
-        # whatever order the tree returns them in.
+        finite = np.isfinite(px) & np.isfinite(py) & (np.abs(py) < 89.0)
+        px, py = px[finite], py[finite]
+        # Candidates: polygons whose box meets a box in degrees that holds every point within
+        # max_distance_m of the point (a Gauss-Krüger distance is never shorter than the one
+        # on the ellipsoid, and a degree is never shorter than the lengths used here).
+        dlat = max_distance_m / M_PER_DEG_LAT_MIN
+        dlon = max_distance_m / (M_PER_DEG_LON_EQUATOR * np.cos(np.radians(np.abs(py) + dlat)))
+        which, poly = self._tree.query(shapely.box(px - dlon, py - dlat, px + dlon, py + dlat))
+        x, y = lonlat_to_metric(px, py, self.metric_epsg)
+        d = shapely.distance(shapely.points(x[which], y[which]), self._metric_of(poly))
+        near = d <= max_distance_m
+        which, poly, d = which[near], poly[near], d[near]
+        # Ties (several polygons at the same distance): the first given to build wins.
         order = np.lexsort((poly, d, which))
         first = order[np.r_[True, which[order][1:] != which[order][:-1]]] if len(order) else order
         rows = np.flatnonzero(finite)[which[first]]
@@ -200,12 +211,22 @@ class PolygonIndex:
         dist[rows] = d[first]
         return ids, dist
 
+    def _metric_of(self, positions: np.ndarray) -> np.ndarray:
+        """The polygons at ``positions`` in metres (EPSG ``metric_epsg``), projected on first
+        need and kept: a lookup that never falls back holds no copy (outlines of a thousand
+        vertices would double the index's memory)."""
+        missing = np.unique(positions[shapely.is_missing(self._metric[positions])])
+        if len(missing):
+            self._metric[missing] = to_metric(self._geoms[missing], self.metric_epsg)
+        return self._metric[positions]
+
     # ------------------------------------------------------------- reporting
     def __len__(self) -> int:
         return len(self._ids)
 
     def memory_bytes(self) -> int:
-        """Bytes held in the lookup arrays (the STRtree and its geometries come on top)."""
+        """Bytes held in the lookup arrays (the STRtree of boxes and the metric copies that
+        ``nearest`` makes come on top)."""
         return self._fdata.nbytes + self._idata.nbytes + self._ids.nbytes
 
     def stats(self) -> dict[str, float]:
