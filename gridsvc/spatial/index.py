@@ -1,11 +1,15 @@
 """The in-memory point -> micro-grid index: the hot path of every lookup.
 
 ``PolygonIndex`` holds the residence micro-grids (the deepest polygon level) as flat numpy
-arrays: every ring edge of every polygon, and a uniform grid of cells over the extent that
-lists, per cell, the polygons whose bounding box meets it (with that box, id and edge range).
-A lookup finds the point's cell, skips candidates whose box misses the point, and runs the
-point-in-polygon test on the rest, all in one compiled call (``_kernels``). Ancestors are not
-in the index: ``ParentArrays`` walks a parent array, so the chain costs O(depth).
+arrays: every ring vertex, and a grid of cells over the extent (about the median polygon's
+size) in which a cell crossed by more than ``MAX_EDGES_PER_CELL`` edges is split into k x k
+children, again where needed (so cells are small only along dense outlines). A cell lists
+only the polygons whose boundary comes near it, each with just the edges that do and the
+crossing parity that the rest of its edges add (``_kernels`` says why that is exact); a cell
+wholly inside one polygon names it and needs no edge test. A lookup walks down to the point's
+cell and tests those few edges, all in one compiled call: on outlines of a thousand vertices
+a lookup scans a handful of edges, not the thousand. Ancestors are not in the index:
+``ParentArrays`` walks a parent array, so the chain costs O(depth).
 
 Coordinates are wgs84 lon/lat degrees (EPSG:4326) throughout; the test is planar in degrees,
 which is what PostGIS ``ST_Covers`` on geometry columns does too.
