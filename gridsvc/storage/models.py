@@ -230,6 +230,10 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(20))
     scope_code: Mapped[str | None] = mapped_column(String(64))  # None = the whole city
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    # for the resident role: who; for the unit role: the work-unit organisation (the service
+    # loop, gridsvc.storage.loop_models)
+    resident_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    work_org_id: Mapped[int | None] = mapped_column(ForeignKey("work_orgs.id"), index=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
@@ -269,3 +273,8 @@ class JobRun(Base):
     last_result: Mapped[str | None] = mapped_column(String(200))
     lease_owner: Mapped[str | None] = mapped_column(String(200))
     lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+# The service loop's tables live in their own module; importing it here puts them in
+# Base.metadata wherever the models are used (migrations, tests).
+from gridsvc.storage import loop_models as _loop_models  # noqa: E402, F401
