@@ -98,3 +98,9 @@ def write_xlsx(path: Path, rows: list[list[object]], header: list[str] = HEADER)
         sheet.append(row)
     book.save(path)
     return path
+
+
+def if_match(client, member_id: int, headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` with If-Match carrying the member's current ETag (read with them)."""
+    etag = client.get(f"/api/v1/members/{member_id}", headers=headers).headers["ETag"]
+    return headers | {"If-Match": etag}

@@ -11,7 +11,7 @@ import re
 
 import pytest
 from api_support import bearer
-from members_support import city, city_services, units, write_csv
+from members_support import city, city_services, if_match, units, write_csv
 
 from gridsvc.services import audit
 from gridsvc.services.context import Services
@@ -82,7 +82,8 @@ def test_staff_of_a_community_see_and_change_only_its_members(world):
 
     # moving a member of A to an address in B is refused, and nothing changes
     there = entries_in(b)[7].address
-    moved = c.put(f"/api/v1/members/{world['in_a'][0]}", headers=staff_a,
+    moved = c.put(f"/api/v1/members/{world['in_a'][0]}",
+                  headers=if_match(c, world["in_a"][0], staff_a),
                   json={"home_address": there})
     assert moved.status_code == 403 and moved.get_json()["type"] == "/problems/forbidden"
     again = c.get(f"/api/v1/members/{world['in_a'][0]}", headers=staff_a).get_json()
@@ -185,7 +186,8 @@ def test_reads_of_personal_data_and_writes_are_audited_without_personal_data(wor
     member = world["in_a"][0]
     c.get(f"/api/v1/members/{member}", headers=staff_a)
     c.get(f"/api/v1/members/{world['in_b'][0]}", headers=staff_a)  # refused: 404
-    c.put(f"/api/v1/members/{member}", headers=staff_a, json={"skills": ["电工"]})
+    c.put(f"/api/v1/members/{member}", headers=if_match(c, member, staff_a),
+          json={"skills": ["电工"]})
     c.get("/api/v1/members", headers={})  # refused: 401
     c.get("/api/v1/lookup?lon=1&lat=2")  # public, no personal data: not recorded
     admin = bearer(world["settings"], "admin")

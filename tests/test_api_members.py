@@ -14,6 +14,7 @@ from members_support import (
     city,
     city_services,
     community_of,
+    if_match,
     road_point,
     write_csv,
 )
@@ -146,7 +147,8 @@ def test_staff_roster_confirmation_update_and_work_org_report(make_client, tmp_p
                       json={"building": community})
     assert bad.status_code == 400 and bad.get_json()["field"] == "building"
 
-    updated = client.put(f"/api/v1/members/{pending['id']}", headers=STAFF,
+    updated = client.put(f"/api/v1/members/{pending['id']}", headers=if_match(
+                         client, pending["id"], STAFF),
                          json={"lon": None, "lat": None, "coordsys": None,
                                "home_address": g[12].address})
     check_schema(updated, "/api/v1/members/{member_id}", "put")

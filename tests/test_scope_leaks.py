@@ -104,7 +104,7 @@ def test_an_import_of_a_code_taken_outside_reads_like_a_parent_outside(client, s
 
 
 def test_a_phone_conflict_names_no_member_id(settings, tmp_path):
-    from members_support import city, city_services
+    from members_support import city, city_services, if_match
 
     city_services(settings, tmp_path).close()
     e = city().gazetteer
@@ -116,7 +116,7 @@ def test_a_phone_conflict_names_no_member_id(settings, tmp_path):
             assert resp.status_code == 201, resp.get_json()
             ids.append(resp.get_json()["id"])
         resp = c.put(f"/api/v1/members/{ids[1]}", json={"phone": "13900001111"},
-                     headers=bearer(settings, "staff"))
+                     headers=if_match(c, ids[1], bearer(settings, "staff")))
         problem = resp.get_json()
         assert resp.status_code == 409 and problem["field"] == "phone", problem
         assert str(ids[0]) not in problem["detail"] and "id" not in problem

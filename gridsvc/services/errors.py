@@ -45,11 +45,20 @@ class Conflict(ServiceError):
 
 
 class VersionConflict(ServiceError):
-    """A unit is no longer at the version the caller expected (someone else saved first)."""
+    """A unit or member is no longer at the version the caller expected (someone else saved
+    first)."""
 
     slug = "precondition-failed"
     title = "Precondition failed"
     status = 412
+
+
+class PreconditionRequired(ServiceError):
+    """A change came without the version it was read at (If-Match), where one is required."""
+
+    slug = "precondition-required"
+    title = "Precondition required"
+    status = 428
 
 
 class Forbidden(ServiceError):

@@ -41,12 +41,20 @@ import shapely
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from gridsvc.access import Principal
 from gridsvc.privacy import mask_name, mask_phone
 from gridsvc.services import scope
 from gridsvc.services.context import Services
-from gridsvc.services.errors import Conflict, InvalidInput, NotFound, refuse_unknown
+from gridsvc.services.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PreconditionRequired,
+    VersionConflict,
+    refuse_unknown,
+)
 from gridsvc.services.member_assignment import (
     Assignment,
     MemberInput,
@@ -274,10 +282,19 @@ INPUT_KEYS = ("name", "phone", "party_org", "work_unit", "home_address", "lon", 
 
 
 def update_member(svc: Services, member_id: int, data: Mapping[str, Any],
-                  viewer: Principal | None = None) -> dict[str, Any]:
+                  viewer: Principal | None = None, expected_version: int | None = None,
+                  require_version: bool = False) -> dict[str, Any]:
     """Staff update: fields in ``data`` replace the stored ones (null clears), the rest stay;
     the member is assigned again (a staff confirmation stands if address and point are
-    unchanged). A scoped viewer may not move a member out of their subtree."""
+    unchanged). A scoped viewer may not move a member out of their subtree.
+
+    ``expected_version`` (the web layer's If-Match): ``VersionConflict`` (412) unless the
+    member is still at that version when the change is stored, so two staff editing the same
+    member cannot overwrite each other silently; without one, ``require_version`` makes it
+    ``PreconditionRequired`` (428). Checked in this order: the member (404), the fields
+    (400), the version (428, 412), the phone (409), the scope of the new building (403). A
+    phone that belongs to another member is 409 with the same words whether or not the
+    caller may see that member (no id)."""
     if not isinstance(data, Mapping):
         raise InvalidInput("the body must be a JSON object", field="body")
     refuse_unknown(data, INPUT_KEYS, "fields")
@@ -285,9 +302,14 @@ def update_member(svc: Services, member_id: int, data: Mapping[str, Any],
         member = _get(session, member_id, viewer)
         merged = _stored_input(member) | dict(data)
     inp, snap, a = _assign_one(svc, merged)
+    if require_version and expected_version is None:
+        raise PreconditionRequired(
+            f"send If-Match with the ETag of member {member_id} as you read it (from GET "
+            f"/api/v1/members/{member_id}), so an update cannot overwrite someone else's")
     try:
         with svc.db.session() as session:
             member = _get(session, member_id)
+            _check_version(member, expected_version)
             taken = session.scalar(select(Member.id).where(Member.phone == inp.phone,
                                                            Member.id != member_id))
             if taken is not None:
@@ -300,6 +322,18 @@ def update_member(svc: Services, member_id: int, data: Mapping[str, Any],
             return staff_view(snap, member, _org_names(session, [member]), with_chain=True)
     except IntegrityError:
         raise Conflict("another member has this phone", field="phone") from None
+    except StaleDataError:  # another request stored a new version between read and write
+        raise _version_conflict(member_id) from None
+
+
+def _check_version(member: Member, expected: int | None) -> None:
+    if expected is not None and member.version != expected:
+        raise _version_conflict(member.id)
+
+
+def _version_conflict(member_id: int) -> VersionConflict:
+    return VersionConflict(f"member {member_id} changed since it was read (someone else "
+                           f"saved first); read it again for its ETag")
 
 
 def _get(session: Session, member_id: int, viewer: Principal | None = None) -> Member:
@@ -324,9 +358,11 @@ def _building_point(session: Session, member: Member, code: str) -> tuple[float,
 
 
 def confirm_member(svc: Services, member_id: int, building: Any,
-                   viewer: Principal | None = None) -> dict[str, Any]:
+                   viewer: Principal | None = None, expected_version: int | None = None
+                   ) -> dict[str, Any]:
     """Staff confirm the member's building (a micro-grid code): status assigned, match
-    method "staff"; the household is chosen again."""
+    method "staff"; the household is chosen again. ``expected_version`` as for
+    ``update_member``."""
     from gridsvc.geocode.parse import parse
 
     code = text(building)
@@ -336,24 +372,28 @@ def confirm_member(svc: Services, member_id: int, building: Any,
     if row < 0 or int(snap.index.levels[row]) != micro.level:
         raise InvalidInput(f"building must be the code of a {micro.key} ({micro.name}) unit, "
                            f"got {building!r}", field="building")
-    with svc.db.session() as session:
-        member = _get(session, member_id, viewer)
-        scope.require_unit_in_scope(session, viewer, snap.unit_id(row), f"building {code}")
-        # (the ignore below: a confirmed building has a point)
-        lon, lat = _building_point(session, member, code)  # type: ignore[arg-type]
-        previous = {k: v for k, v in (member.match or {}).items()
-                    if k in ("method", "status", "level", "fallback", "distance_m")}
-        a = Assignment(ASSIGNED, building=row, lon=lon, lat=lat, match={
-            "method": "staff", "coordsys": "wgs84", "building": code, "fallback": False,
-            "distance_m": 0.0, "previous": previous})
-        unit_no = parse(member.home_address).unit if member.home_address else None
-        add_households(snap, [a], [unit_no])
-        old_building = member.building_id
-        for key, value in _assignment_columns(snap, a).items():
-            setattr(member, key, value)
-        _record_move(session, snap, member, old_building, "staff confirmation")
-        session.flush()
-        return staff_view(snap, member, _org_names(session, [member]), with_chain=True)
+    try:
+        with svc.db.session() as session:
+            member = _get(session, member_id, viewer)
+            _check_version(member, expected_version)
+            scope.require_unit_in_scope(session, viewer, snap.unit_id(row), f"building {code}")
+            # (the ignore below: a confirmed building has a point)
+            lon, lat = _building_point(session, member, code)  # type: ignore[arg-type]
+            previous = {k: v for k, v in (member.match or {}).items()
+                        if k in ("method", "status", "level", "fallback", "distance_m")}
+            a = Assignment(ASSIGNED, building=row, lon=lon, lat=lat, match={
+                "method": "staff", "coordsys": "wgs84", "building": code, "fallback": False,
+                "distance_m": 0.0, "previous": previous})
+            unit_no = parse(member.home_address).unit if member.home_address else None
+            add_households(snap, [a], [unit_no])
+            old_building = member.building_id
+            for key, value in _assignment_columns(snap, a).items():
+                setattr(member, key, value)
+            _record_move(session, snap, member, old_building, "staff confirmation")
+            session.flush()
+            return staff_view(snap, member, _org_names(session, [member]), with_chain=True)
+    except StaleDataError:  # another request stored a new version meanwhile
+        raise _version_conflict(member_id) from None
 
 
 def get_member(svc: Services, member_id: int, viewer: Principal | None = None

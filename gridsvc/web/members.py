@@ -25,6 +25,7 @@ from gridsvc.web.audit import personal_read, set_target
 from gridsvc.web.auth import require
 from gridsvc.web.geojson import json_response
 from gridsvc.web.params import int_arg, text_arg
+from gridsvc.web.units import if_match_version
 
 bp = Blueprint("members", __name__, url_prefix="/api/v1")
 
@@ -63,11 +64,29 @@ def list_members() -> Response:
     return json_response(page)
 
 
+def member_etag(member_id: int, version: int) -> str:
+    """A member's entity tag (unquoted): ``member-<id>-<version>``. ``PUT`` sends it back in
+    If-Match (read by ``gridsvc.web.units.if_match_version``, as for units)."""
+    return f"member-{member_id}-{version}"
+
+
+def _member_response(view: dict[str, Any]) -> Response:
+    response = json_response(view)
+    response.set_etag(member_etag(view["id"], view["version"]))
+    return response
+
+
+def _if_match(member_id: int) -> int | None:
+    """The member version If-Match names (None without it or with '*'); 412 when it names
+    none of this member."""
+    return if_match_version(f"member-{member_id}", what=f"member {member_id}")
+
+
 @bp.get("/members/<int:member_id>")
 @personal_read
 def get_member(member_id: int) -> Response:
     viewer = require(Permission.READ_MEMBERS, Permission.READ_OWN_RECORD)
-    return json_response(members.get_member(current_services(), member_id, viewer))
+    return _member_response(members.get_member(current_services(), member_id, viewer))
 
 
 @bp.get("/members/me")
@@ -78,22 +97,31 @@ def my_record() -> Response:
     if viewer.member_id is None:
         raise NotFound("this token belongs to no member; /members/me is for member tokens")
     set_target(f"member:{viewer.member_id}")
-    return json_response(members.get_member(current_services(), viewer.member_id, viewer))
+    return _member_response(members.get_member(current_services(), viewer.member_id, viewer))
 
 
 @bp.put("/members/<int:member_id>")
 def update_member(member_id: int) -> Response:
+    """If-Match is required (428 without it, once the member and fields are found fine), as
+    for a unit's geometry."""
     viewer = require(Permission.WRITE_MEMBERS)
-    return json_response(members.update_member(current_services(), member_id, _body(),
-                                                viewer))
+    body = _body()
+    expected = _if_match(member_id)
+    return _member_response(members.update_member(current_services(), member_id, body,
+                                                   viewer, expected_version=expected,
+                                                   require_version=True))
 
 
 @bp.post("/members/<int:member_id>/confirm")
 def confirm_member(member_id: int) -> Response:
+    """If-Match is honoured when sent (412 when stale) but not required: a confirmation
+    sets only the building staff chose, never fields someone else typed."""
     viewer = require(Permission.WRITE_MEMBERS)
     body = _body()
-    return json_response(members.confirm_member(current_services(), member_id,
-                                                 body.get("building"), viewer))
+    expected = _if_match(member_id)
+    return _member_response(members.confirm_member(current_services(), member_id,
+                                                    body.get("building"), viewer,
+                                                    expected_version=expected))
 
 
 # --- rosters ---------------------------------------------------------------------------------

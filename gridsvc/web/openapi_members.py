@@ -225,6 +225,22 @@ WORK_ORG_REPORT = {
 }
 
 MEMBER_ID = _param("member_id", "The member's id", ID, where="path")
+ETAG = {"ETag": {"description": "\"member-<id>-<version>\": send it back in If-Match",
+                 "schema": {"type": "string"}}}
+
+
+def _if_match(required: bool) -> dict[str, Any]:
+    return {"name": "If-Match", "in": "header", "required": required,
+            "description": "The member's ETag as read (\"member-<id>-<version>\", from GET "
+                           "/api/v1/members/{member_id}); "
+                           + ("'*' is not accepted." if required else
+                              "optional here: checked when sent, '*' checks nothing."),
+            "schema": {"type": "string"}}
+
+
+STALE = {"412": _problem("The member changed since it was read, or If-Match names another "
+                         "record; nothing stored (/problems/precondition-failed)")}
+MEMBER_OK = {"200": {**_ok("The member", **{JSON: _json("Member")}), "headers": ETAG}}
 ROSTER_ID = _param("roster_id", "The roster import's id", ID, where="path")
 STAFF = {**STAFF_PROBLEMS}
 
@@ -261,37 +277,39 @@ PATHS: dict[str, Any] = {
             "summary": "One member with the chain of their building." + STAFF_NOTE
                        + " A member token reads its own record here too.",
             "operationId": "getMember", "parameters": [MEMBER_ID],
-            "responses": {"200": _ok("The member", **{JSON: _json("Member")}),
-                          **_problems(404), **STAFF},
+            "responses": {**MEMBER_OK, **_problems(404), **STAFF},
         },
         "put": {
             "summary": "Update a member and assign again." + STAFF_NOTE,
             "description": "Fields given replace the stored ones (null clears); the others "
                            "stay. A staff confirmation stands while address and point are "
-                           "unchanged.",
-            "operationId": "updateMember", "parameters": [MEMBER_ID],
+                           "unchanged. If-Match is required, as for a unit's geometry: 428 "
+                           "without it, 412 when someone else saved first. A phone that "
+                           "belongs to another member is 409 naming the field only, the same "
+                           "whether or not the caller may see that member.",
+            "operationId": "updateMember", "parameters": [MEMBER_ID, _if_match(True)],
             "requestBody": {"required": True, "content": {JSON: {"schema":
                                                                  _ref("MemberInput")}}},
-            "responses": {"200": _ok("The member", **{JSON: _json("Member")}),
-                          **_problems(400, 404), **CONFLICT, **STAFF},
+            "responses": {**MEMBER_OK, **_problems(400, 404), **CONFLICT, **STALE,
+                          "428": _problem("If-Match is missing "
+                                          "(/problems/precondition-required)"),
+                          **STAFF},
         },
     },
     "/api/v1/members/me": {"get": {
         "summary": "A member's own record (member tokens).",
         "operationId": "getMyRecord",
-        "responses": {"200": _ok("The member", **{JSON: _json("Member")}),
-                      **_problems(404), **STAFF},
+        "responses": {**MEMBER_OK, **_problems(404), **STAFF},
     }},
     "/api/v1/members/{member_id}/confirm": {"post": {
         "summary": "Confirm a member's building (status assigned, match.method staff)."
                    + STAFF_NOTE,
-        "operationId": "confirmMember", "parameters": [MEMBER_ID],
+        "operationId": "confirmMember", "parameters": [MEMBER_ID, _if_match(False)],
         "requestBody": {"required": True, "content": {JSON: {"schema": {
             "type": "object", "required": ["building"],
             "properties": {"building": {"type": "string",
                                         "description": "A micro-grid (building) code"}}}}}},
-        "responses": {"200": _ok("The member", **{JSON: _json("Member")}),
-                      **_problems(400, 404), **STAFF},
+        "responses": {**MEMBER_OK, **_problems(400, 404), **STALE, **STAFF},
     }},
     "/api/v1/rosters": {"post": {
         "summary": "Import a roster of members (or work-unit organisations)." + STAFF_NOTE,

@@ -58,10 +58,12 @@ def unit_etag(code: str, version: int) -> str:
     return f"{code}-{version}"
 
 
-def if_match_version(code: str) -> int | None:
-    """The version of unit ``code`` that ``If-Match`` names; None without If-Match or with
-    '*'. ``VersionConflict`` (412) when it names none: another unit's tag, an empty tag
-    (``""``, which Werkzeug reads as None) or a number too long to be a version."""
+def if_match_version(code: str, what: str | None = None) -> int | None:
+    """The version of the record tagged ``code`` (tags are ``"<code>-<version>"``; for a
+    unit its code, for a member ``member-<id>``) that ``If-Match`` names; None without
+    If-Match or with '*'. ``VersionConflict`` (412) when it names none: another record's tag,
+    an empty tag (``""``, which Werkzeug reads as None) or a number too long to be a
+    version. ``what`` names the record in the message (default ``unit <code>``)."""
     if not request.headers.get("If-Match", "").strip():
         return None
     tags = request.if_match
@@ -72,8 +74,8 @@ def if_match_version(code: str) -> int | None:
         if found:
             return int(found[1])
     shown = request.headers.get("If-Match", "")[:100]
-    raise VersionConflict(f"If-Match {shown} names no version of unit {code}; read it again "
-                          f"for its ETag", code=code)
+    raise VersionConflict(f"If-Match {shown} names no version of {what or 'unit ' + code}; "
+                          f"read it again for its ETag", code=code)
 
 
 @bp.get("/units")
