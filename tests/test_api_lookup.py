@@ -388,6 +388,24 @@ def test_columns_form_has_the_content_of_the_full_form(big_client) -> None:
     assert parent[B1] == G1 and parent[S] is None and parent[H2] == B1
 
 
+def test_a_big_batch_is_streamed_with_the_same_answer(big_client, monkeypatch) -> None:
+    """Past ``CHUNK_ITEMS`` items the results form is streamed (chunked, no Content-Length),
+    with the body a one-piece answer would have."""
+    from gridsvc.services import lookup_batch as batch
+
+    items = [{"lon": x, "lat": y, "coordsys": "wgs84"} for x, y in INSIDE] + [{"lon": X}]
+    for query in ("", "?compact=1"):
+        whole = big_client.post("/api/v1/lookup/batch" + query, json=items)
+        assert whole.headers.get("Content-Length") == str(len(whole.data))
+        assert not whole.is_streamed
+        monkeypatch.setattr(batch, "CHUNK_ITEMS", 3)
+        streamed = big_client.post("/api/v1/lookup/batch" + query, json=items)
+        monkeypatch.undo()
+        assert streamed.status_code == 200 and "Content-Length" not in streamed.headers
+        assert streamed.data == whole.data
+        assert len(streamed.get_json()["results"]) == len(items)
+
+
 def test_batch_format_is_checked(big_client) -> None:
     response = big_client.post("/api/v1/lookup/batch?format=rows", json=[])
     assert response.status_code == 400 and response.get_json()["field"] == "format"

@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 import shapely
 from conftest import empty_database
 
 from gridsvc.demo.city import DemoCity, generate_city
 from gridsvc.services.boundaries import import_records
-from gridsvc.services.contacts import ALL
+from gridsvc.services.contacts import ALL, NONE
 from gridsvc.services.context import Services
 from gridsvc.services.errors import InvalidInput
 from gridsvc.services.gazetteer import import_gazetteer
@@ -281,6 +282,30 @@ def test_batch_of_points_only_equals_single_lookups(svc: Services, city: DemoCit
     results = lookup_batch(svc, items, contacts=ALL).as_dict()["results"]
     for p, r in zip(points, results, strict=True):
         assert r["result"] == lookup_point(svc, p.x, p.y, "wgs84", ALL)
+
+
+def test_batch_answers_are_the_same_whatever_the_chunks(svc: Services, city: DemoCity) -> None:
+    """The body is encoded a chunk of items at a time (and streamed over HTTP): problems,
+    addresses and the first item's missing comma fall on either side of a chunk boundary."""
+    points = [shapely.point_on_surface(b.geometry) for b in buildings(city)[:9]]
+    e = _entry(city, "4栋")
+    items: list = [{"lon": p.x, "lat": p.y, "coordsys": "wgs84"} for p in points]
+    items[0:0] = ["nonsense"]
+    items[4:4] = [{"address": f"{e.compound}4栋"}, {"lon": 2.35, "lat": 48.85,
+                                                    "coordsys": "wgs84"}]
+    items.append({"lon": points[0].x, "lat": points[0].y - 0.05, "coordsys": "wgs84"})
+    for compact in (False, True):
+        for contacts in (ALL, NONE):
+            answer = lookup_batch(svc, items, compact=compact, contacts=contacts)
+            whole = answer.to_json()
+            results = orjson.loads(whole)["results"]
+            assert [r["index"] for r in results] == list(range(len(items)))
+            assert ["problem" in r for r in results] == [
+                True, False, False, False, False, True, *[False] * 6, True]
+            for size in (1, 2, 5, len(items), 1000):
+                assert b"".join(answer.chunks(size)) == whole
+    assert lookup_batch(svc, []).to_json() == b'{"results":[]}'
+    assert lookup_batch(svc, [], compact=True).to_json() == b'{"results":[],"units":{}}'
 
 
 def test_batch_limit_is_enforced(svc: Services) -> None:

@@ -5,11 +5,12 @@
 so a unit's chain of ancestors is a few array reads (``ParentArrays``). Household (党员中心户)
 points are kept in arrays sorted by building and by grid, and their service areas in an
 STRtree, so the household rule runs on a whole batch at once (``services/lookup.py``).
-A unit's public entry (level, code, name, leader and phone) and a micro-grid's chain of
-entries are built once per index on first use and shared by every answer, and so are their
-JSON encodings (``entry_json``, ``chain_json``, ``units_table_json``), which answers are
-assembled from as bytes; ``CityIndex.warm`` encodes them all at once (a web server's master
-does, before forking). Small encodings are copied out of orjson's buffers (``_dumps``).
+A unit's public entry (level, code, name, leader and phone) is built once per index on first
+use and shared by every answer; its JSON is kept in parts (``EncodedUnits``: level head,
+code, name, contact), from which single answers (``entry_json``, ``chain_json``) and whole
+batches (gathered with NumPy indexing, joined once) are assembled as bytes;
+``CityIndex.warm`` encodes them all at once (a web server's master does, before forking).
+Small encodings are copied out of orjson's buffers (``_dumps``).
 ``Services.locator`` keeps the current index per process and rebuilds it when the stored
 boundaries change (``services/live.py``).
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,15 +122,7 @@ class CityIndex:
     _entries: dict[int, dict[str, Any]] = field(default_factory=dict, repr=False)
     _chains: dict[int, list[dict[str, Any]]] = field(default_factory=dict, repr=False)
     _chain_codes: dict[int, list[str]] = field(default_factory=dict, repr=False)
-    _entry_json: list[bytes | None] = field(default_factory=list, repr=False)
-    _chain_json: dict[tuple[int, bool], bytes] = field(default_factory=dict, repr=False)
-    _bare_json: list[bytes | None] = field(default_factory=list, repr=False)
-    _bare_chain_json: dict[int, bytes] = field(default_factory=dict, repr=False)
     _subtrees: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        self._entry_json = [None] * len(self.codes)
-        self._bare_json = [None] * len(self.codes)
 
     def memory_bytes(self) -> int:
         arrays = (self.codes, self.ids, self.levels, self.parents)
@@ -172,29 +165,23 @@ class CityIndex:
 
     # --- encoded once per index: the static parts of every answer, as JSON -------------------
 
+    @functools.cached_property
+    def encoded(self) -> EncodedUnits:
+        """Every unit's JSON in parts, encoded once per index (``EncodedUnits``)."""
+        return EncodedUnits.of(self)
+
     def entry_json(self, row: int) -> bytes:
         """``entry(row)`` as JSON."""
-        found = self._entry_json[row]
-        if found is None:
-            found = self._entry_json[row] = _dumps(self._make_entry(row))
-        return found
+        return self.encoded.entry(row, True)
 
     def bare_entry_json(self, row: int) -> bytes:
         """``entry(row)`` as JSON with ``"contact": null``: for answers whose caller may not
         have this unit's contact (``services/lookup.py``, ``Contacts``)."""
-        found = self._bare_json[row]
-        if found is None:
-            found = self._bare_json[row] = _dumps(self._make_entry(row) | {"contact": None})
-        return found
+        return self.encoded.entry(row, False)
 
     def bare_chain_json(self, row: int) -> bytes:
         """``chain(row)`` as JSON with every ``contact`` null."""
-        found = self._bare_chain_json.get(row)
-        if found is None:
-            rows = reversed(self.chains.chain_rows(row))
-            found = self._bare_chain_json[row] = (
-                b"[" + b",".join(map(self.bare_entry_json, rows)) + b"]")
-        return found
+        return self.encoded.chain(self.chains.chain_rows(row), False)
 
     def in_subtree(self, path: str) -> np.ndarray:
         """A boolean per row: is the unit at or below the unit whose path is ``path``
@@ -214,64 +201,185 @@ class CityIndex:
             self._subtrees[path] = found
         return found
 
-    @functools.cached_property
-    def code_json(self) -> list[bytes]:
-        """Every row's code as JSON (a string)."""
-        return [_dumps(code) for code in self.codes.tolist()]
+    @property
+    def code_json(self) -> np.ndarray:
+        """Every row's code as JSON (a string), an object array (row -1: empty)."""
+        return self.encoded.code
 
     def chain_json(self, row: int, compact: bool = False) -> bytes:
         """``chain(row)`` as JSON, or ``chain_codes(row)`` when ``compact``."""
-        found = self._chain_json.get((row, compact))
-        if found is None:
-            part = self.code_json.__getitem__ if compact else self.entry_json
-            rows = reversed(self.chains.chain_rows(row))
-            found = self._chain_json[(row, compact)] = b"[" + b",".join(map(part, rows)) + b"]"
-        return found
+        rows = self.chains.chain_rows(row)
+        if compact:
+            code = self.encoded.code
+            return b"[" + b",".join([code[r] for r in reversed(rows)]) + b"]"
+        return self.encoded.chain(rows, True)
 
     #: The fields of a unit in ``units_table_json``, in order.
     UNIT_FIELDS = ("code", "parent", "level", "name", "leader", "phone")
 
-    @functools.cached_property
-    def _unit_rows_json(self) -> list[bytes]:
-        """Every unit as a JSON list of ``UNIT_FIELDS`` (the parent as its code, null for a
-        root): one object per unit, so a table of many units reads little memory."""
-        codes = [*self.codes.tolist(), None]  # row -1 -> None
-        return [_dumps([codes[row], codes[up], level, name, leader, phone])
-                for row, (up, level, name, leader, phone) in enumerate(zip(
-                    self.parents.tolist(), self.levels.tolist(), self.names, self.leaders,
-                    self.phones, strict=True))]
-
-    @functools.cached_property
-    def _bare_unit_rows_json(self) -> list[bytes]:
-        """``_unit_rows_json`` with leader and phone null."""
-        codes = [*self.codes.tolist(), None]
-        return [_dumps([codes[row], codes[up], level, name, None, None])
-                for row, (up, level, name) in enumerate(zip(
-                    self.parents.tolist(), self.levels.tolist(), self.names, strict=True))]
-
     def units_table_json(self, rows: np.ndarray, shown: bool | np.ndarray = True) -> bytes:
         """The units at ``rows`` as JSON: {"fields": UNIT_FIELDS, "rows": [[...], ...]}, with
         leader and phone only where ``shown`` (one flag, or one per row of the index)."""
-        if shown is True or shown is False:
-            table = self._unit_rows_json if shown else self._bare_unit_rows_json
-            parts: Iterable[bytes] = map(table.__getitem__, rows.tolist())
-        else:
-            full, bare = self._unit_rows_json, self._bare_unit_rows_json
-            parts = ((full if shown[r] else bare)[r] for r in rows.tolist())
         return (b'{"fields":' + orjson.dumps(self.UNIT_FIELDS) + b',"rows":['
-                + b",".join(parts) + b"]}")
+                + self.encoded.table_rows(np.asarray(rows, dtype=np.int64), shown) + b"]}")
 
     def warm(self) -> None:
-        """Do now what the first lookups would do: load the compiled lookup kernels, encode
-        every unit's entry and every micro-grid's chain (about a second for a city). A web
-        server's master process does this before it forks its workers, which then share it."""
+        """Do now what the first lookups would do: load the compiled lookup kernels and encode
+        every unit's parts (``encoded``; about a second for a city). A web server's master
+        process does this before it forks its workers, which then share it."""
         self.polygons.locate(0.0, 0.0)
         self.polygons.locate_many(np.zeros(1), np.zeros(1))
-        for row in range(len(self.codes)):
-            self.entry_json(row)
-        for row in np.flatnonzero(self.levels == self.hierarchy.micro_grid.level).tolist():
-            self.chain_json(row)
-        _ = self.code_json, self._unit_rows_json
+        _ = self.encoded
+
+
+def _object_array(values: list[Any]) -> np.ndarray:
+    """``values`` and one empty ``b""`` after them (so that row -1 reads as nothing), as a
+    NumPy object array: answers gather their parts from it with array indexing."""
+    out = np.empty(len(values) + 1, dtype=object)
+    out[:-1] = values
+    out[-1] = b""
+    return out
+
+
+def blank_parts(present: np.ndarray, part: bytes) -> np.ndarray:
+    """``part`` where ``present``, else ``b""``, as an object array."""
+    out = np.full(present.shape, b"", dtype=object)
+    out[present] = part
+    return out
+
+
+_CLOSE, _NULL = b"}", b"null"
+
+
+@dataclass
+class EncodedUnits:
+    """Every unit's answer entry as JSON, in parts kept once per index and shared by every
+    answer (a web server's master encodes them before forking; ``CityIndex.warm``).
+
+    An entry ``{"level", "level_key", "level_name", "code", "name", "contact"}`` is three
+    parts: ``open`` (everything up to ``"contact":``), ``contact`` (``null`` where the caller
+    may not see it) and ``}``. A micro-grid's chain is its parent's chain (``prefix``: the
+    entries from the root down to the parent, encoded once per parent and contact rule, a few
+    thousand for a city) and its own entry. Answers gather the parts of many items at once
+    with NumPy indexing into object arrays (``entry_parts``, ``chain_parts``) and join them
+    with one ``bytes.join``: no per-item Python loop. The arrays hold one extra ``b""`` at the
+    end, so row -1 (no household) contributes nothing. Parts instead of whole entries and
+    chains per micro-grid: a city's answers need ~50 MB less, in the master and each worker.
+    """
+
+    open: np.ndarray  # row -> the entry up to and with "contact":
+    contact: np.ndarray  # row -> b'{"name":..,"phone":..}'
+    code: np.ndarray  # row -> b'"CODE"'
+    table_open: np.ndarray  # row -> b'["CODE","PARENT",LEVEL,"NAME",' (the units table)
+    leader_phone: np.ndarray  # row -> b'"leader","phone"]'
+    chains: ParentArrays
+    parents: np.ndarray  # row -> parent row, -1 for a root
+    _prefix: dict[tuple[bool | None, int], bytes] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def of(cls, index: CityIndex) -> EncodedUnits:
+        heads = {lv.level: orjson.dumps({"level": lv.level, "level_key": lv.key,
+                                         "level_name": lv.name})[:-1]
+                 for lv in index.hierarchy.levels}
+        levels = index.levels.tolist()
+        codes = index.codes.tolist()
+        code = [_dumps(c) for c in codes]
+        dumps = orjson.dumps
+        parents = index.parents.tolist()
+        return cls(
+            open=_object_array([
+                heads[lv] + b',"code":' + code[r] + b',"name":' + dumps(name) + b',"contact":'
+                for r, (lv, name) in enumerate(zip(levels, index.names, strict=True))]),
+            code=_object_array(code),
+            contact=_object_array([_dumps({"name": a, "phone": b}) for a, b in zip(
+                index.leaders, index.phones, strict=True)]),
+            table_open=_object_array([
+                _dumps([codes[r], codes[p] if p >= 0 else None, lv, name])[:-1] + b","
+                for r, (p, lv, name) in enumerate(zip(parents, levels, index.names,
+                                                      strict=True))]),
+            leader_phone=_object_array([dumps([a, b])[1:] for a, b in zip(
+                index.leaders, index.phones, strict=True)]),
+            chains=index.chains, parents=index.parents,
+        )
+
+    def entry(self, row: int, shown: bool) -> bytes:
+        """One entry, its contact null unless ``shown``."""
+        return self.open[row] + (self.contact[row] if shown else _NULL) + _CLOSE
+
+    def chain(self, rows: list[int], shown: bool | np.ndarray) -> bytes:
+        """The entries of ``rows`` (leaf first, as ``ParentArrays.chain_rows``) root first,
+        as a JSON list."""
+        return b"[" + b",".join([self.entry(r, shown if isinstance(shown, bool)
+                                            else bool(shown[r])) for r in reversed(rows)]) + b"]"
+
+    def contacts(self, rows: np.ndarray, shown: bool | np.ndarray) -> np.ndarray:
+        """The contact part of each of ``rows``: ``null`` where not ``shown`` (one flag or
+        one per index row); nothing for row -1."""
+        found = self.contact[rows]
+        if shown is True:
+            return found
+        hidden = np.ones(len(rows), dtype=bool) if shown is False else ~np.asarray(shown)[rows]
+        found[hidden & (rows >= 0)] = _NULL
+        return found
+
+    def entry_parts(self, rows: np.ndarray, shown: bool | np.ndarray, *,
+                    close: bool = True) -> list[np.ndarray]:
+        """The entries of ``rows`` as columns of parts (each an object array over ``rows``);
+        rows of -1 give only empty parts. Without ``close`` the entry is left open after its
+        contact (a household's ``rule`` follows)."""
+        parts = [self.open[rows], self.contacts(rows, shown)]
+        if close:
+            parts.append(blank_parts(rows >= 0, _CLOSE))
+        return parts
+
+    def prefix(self, row: int, shown: bool | np.ndarray | None) -> bytes:
+        """``[`` and the chain of ``row`` (root first) followed by a comma, ready for a child's
+        entry; codes only when ``shown`` is None (a compact chain). Cached per row for one
+        flag or codes; with a flag per row (a scoped caller) built each time."""
+        if not (shown is None or isinstance(shown, bool)):
+            return self._make_prefix(row, shown)
+        key = (shown, row)
+        found = self._prefix.get(key)
+        if found is None:
+            found = self._prefix[key] = self._make_prefix(row, shown)
+        return found
+
+    def _make_prefix(self, row: int, shown: bool | np.ndarray | None) -> bytes:
+        if row < 0:
+            return b"["
+        rows = self.chains.chain_rows(row)
+        if shown is None:
+            return b"[" + b",".join([self.code[r] for r in reversed(rows)]) + b","
+        return self.chain(rows, shown)[:-1] + b","
+
+    def chain_parts(self, rows: np.ndarray, shown: bool | np.ndarray, compact: bool
+                    ) -> list[np.ndarray]:
+        """The chains of the micro-grids ``rows`` (all >= 0) as columns of parts, root first,
+        brackets included: the parent's ``prefix`` (one per distinct parent), then the row's
+        entry (or code when ``compact``)."""
+        parents = self.parents[rows]
+        distinct, at = np.unique(parents, return_inverse=True)
+        flags = None if compact else shown
+        prefixes = np.empty(len(distinct), dtype=object)
+        prefixes[:] = [self.prefix(p, flags) for p in distinct.tolist()]
+        if compact:
+            return [prefixes[at], self.code[rows], np.full(len(rows), b"]", dtype=object)]
+        return [prefixes[at], *self.entry_parts(rows, shown, close=False),
+                np.full(len(rows), b"}]", dtype=object)]
+
+    def table_rows(self, rows: np.ndarray, shown: bool | np.ndarray) -> bytes:
+        """The units table's rows (``CityIndex.units_table_json``) for ``rows``, joined by
+        commas, without the list's brackets."""
+        if len(rows) == 0:
+            return b""
+        lp = self.leader_phone[rows]
+        if shown is not True:
+            hidden = (np.ones(len(rows), dtype=bool) if shown is False
+                      else ~np.asarray(shown)[rows])
+            lp[hidden] = b"null,null]"
+        sep = np.full(len(rows), b",", dtype=object)
+        sep[0] = b""
+        return b"".join(np.stack([sep, self.table_open[rows], lp], axis=1).ravel().tolist())
 
 
 def _dumps(value: Any) -> bytes:

@@ -329,7 +329,7 @@ def household_json(index: CityIndex, hh_row: int, rule: int, compact: bool = Fal
     return entry_json(index, hh_row, shown) | {"rule": RULES[rule]}
 
 
-_RULE_TAILS = [b',"rule":"%s"}' % name.encode() for name in RULES]
+RULE_TAILS = [b',"rule":"%s"}' % name.encode() for name in RULES]
 
 
 def household_bytes(index: CityIndex, hh_row: int, rule: int, compact: bool,
@@ -338,22 +338,18 @@ def household_bytes(index: CityIndex, hh_row: int, rule: int, compact: bool,
     if hh_row < 0:
         return b"null"
     if compact:
-        return b'{"code":' + index.code_json[hh_row] + _RULE_TAILS[rule]
+        return b'{"code":' + index.code_json[hh_row] + RULE_TAILS[rule]
     encoded = index.entry_json(hh_row) if flag(shown, hh_row) else index.bare_entry_json(hh_row)
-    return encoded[:-1] + _RULE_TAILS[rule]
+    return encoded[:-1] + RULE_TAILS[rule]
 
 
 def chain_bytes(index: CityIndex, row: int, compact: bool,
                 shown: bool | np.ndarray = True) -> bytes:
     """The chain of a micro-grid as JSON (codes when ``compact``), each contact null unless
     ``shown``."""
-    if compact or shown is True:
+    if compact:
         return index.chain_json(row, compact)
-    if shown is False:
-        return index.bare_chain_json(row)
-    rows = reversed(index.chains.chain_rows(row))
-    return b"[" + b",".join(index.entry_json(r) if shown[r] else index.bare_entry_json(r)
-                            for r in rows) + b"]"
+    return index.encoded.chain(index.chains.chain_rows(row), shown)
 
 
 def result_json(index: CityIndex, row: int, hh_row: int, rule: int, point: dict[str, Any],

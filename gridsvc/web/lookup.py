@@ -28,7 +28,7 @@ from gridsvc.services.gazetteer import import_gazetteer
 from gridsvc.web import current_services
 from gridsvc.web.auth import caller_or_public, require
 from gridsvc.web.boundaries import _safe_name
-from gridsvc.web.geojson import fast_json_response, json_bytes, json_response
+from gridsvc.web.geojson import JSON, fast_json_response, json_bytes, json_response
 from gridsvc.web.params import bool_arg, text_arg
 
 bp = Blueprint("lookup", __name__, url_prefix="/api/v1")
@@ -69,8 +69,11 @@ def lookup_batch() -> Response:
     contacts = Contacts.for_caller(caller_or_public(), batch=True)
     if form == "columns":
         return json_bytes(batch.lookup_batch_columns(svc, items, contacts).to_json())
-    return json_bytes(batch.lookup_batch(svc, items, compact=bool_arg("compact"),
-                                         contacts=contacts).to_json())
+    answer = batch.lookup_batch(svc, items, compact=bool_arg("compact"), contacts=contacts)
+    if answer.count <= batch.CHUNK_ITEMS:
+        return json_bytes(answer.to_json())
+    # streamed (chunked transfer): the body is written a chunk of items at a time
+    return Response(answer.chunks(), mimetype=JSON)
 
 
 def batch_items() -> object:
