@@ -377,9 +377,11 @@ class EncodedUnits:
             hidden = (np.ones(len(rows), dtype=bool) if shown is False
                       else ~np.asarray(shown)[rows])
             lp[hidden] = b"null,null]"
-        sep = np.full(len(rows), b",", dtype=object)
-        sep[0] = b""
-        return b"".join(np.stack([sep, self.table_open[rows], lp], axis=1).ravel().tolist())
+        parts = [b","] * (3 * len(rows))  # comma, the row's head, leader and phone
+        parts[0] = b""
+        parts[1::3] = self.table_open[rows].tolist()
+        parts[2::3] = lp.tolist()
+        return b"".join(parts)
 
 
 def _dumps(value: Any) -> bytes:

@@ -156,9 +156,10 @@ def lookup_batch_columns(svc: Services, items: Any, contacts: Contacts = NONE
     are rebuilt from them."""
     index, found, problems = _locate_batch(svc, items, contacts)
     n = len(found.at)
-    households = index.codes[np.maximum(found.hh, 0)].astype(object)
-    households[found.hh < 0] = None
-    rules = np.array([*RULES, None], dtype=object)  # rule -1 -> None
+    code = index.encoded.code
+    households = code[found.hh]  # row -1: b""
+    households[found.hh < 0] = b"null"
+    rules = np.array([orjson.dumps(r) for r in RULES] + [b"null"], dtype=object)  # -1: null
     method, level, address = ["point"] * n, ["point"] * n, [None] * n
     score, fallback, distance = np.ones(n), np.zeros(n, dtype=bool), np.zeros(n)
     for k, match in found.matches.items():
@@ -166,8 +167,8 @@ def lookup_batch_columns(svc: Services, items: Any, contacts: Contacts = NONE
         score[k], fallback[k], distance[k] = match["score"], match["fallback"], match[
             "distance_m"]
     columns = {
-        "index": found.at, "unit": index.codes[found.rows].tolist(),
-        "household": households.tolist(), "rule": rules[found.rule].tolist(),
+        "index": found.at, "unit": _list_of(code[found.rows]),
+        "household": _list_of(households), "rule": _list_of(rules[found.rule]),
         "lon": np.round(found.lon, 7), "lat": np.round(found.lat, 7),
         "coordsys": found.coordsys, "method": method, "score": score, "level": level,
         "address": address, "fallback": fallback, "distance_m": distance,
@@ -176,6 +177,11 @@ def lookup_batch_columns(svc: Services, items: Any, contacts: Contacts = NONE
                         index.units_table_json(_unit_rows(index, found),
                                                contacts.shown(index)),
                         index.hierarchy.as_list())
+
+
+def _list_of(encoded: np.ndarray) -> orjson.Fragment:
+    """A JSON list of values encoded already (an object array of bytes), for orjson."""
+    return orjson.Fragment(b"[" + b",".join(encoded.tolist()) + b"]")
 
 
 def _locate_batch(svc: Services, items: Any, contacts: Contacts
