@@ -41,7 +41,7 @@ def test_a_stale_or_missing_if_match_stores_nothing(world):
     missing = c.put(f"/api/v1/members/{one}", headers=staff, json={"skills": ["电工"]})
     assert missing.status_code == 428, missing.get_json()
     assert missing.get_json()["type"] == "/problems/precondition-required"
-    for wrong in ('"member-%d-99"' % one, f'"member-{two}-1"', '""', f'"{one}-1"'):
+    for wrong in (f'"member-{one}-99"', f'"member-{two}-1"', '""', f'"{one}-1"'):
         refused = c.put(f"/api/v1/members/{one}", headers=staff | {"If-Match": wrong},
                         json={"skills": ["电工"]})
         assert refused.status_code == 412, (wrong, refused.get_json())
