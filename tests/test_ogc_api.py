@@ -154,7 +154,10 @@ def test_items_page_with_links_until_every_feature_is_read(client, admin):
 @pytest.mark.parametrize("query, field", [
     ("limit=0", "limit"), ("offset=-1", "offset"), ("limit=x", "limit"),
     ("bbox=1,2,3", "bbox"), ("bbox=120.91,32,120.90,32.1", "bbox"),
-    ("bbox=120,32,121,33&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4326", "bbox-crs"),
+    ("bbox=120,32,121,33&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/3857", "bbox-crs"),
+    ("bbox=120,32,121,33&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4326", "bbox"),  # lat
+    ("bbox=3542654,585612,3542206,585045&bbox-crs=EPSG:4549", "bbox"),  # min > max
+    ("crs=EPSG:3857", "crs"), ("crs=http://www.opengis.net/def/crs/EPSG/0/4555", "crs"),
     ("sortby=name", "sortby"), ("f=xml", "f"),
 ])
 def test_bad_item_queries_are_400_naming_the_parameter(client, admin, query, field):
@@ -416,3 +419,114 @@ def test_optional_preconditions_let_desktop_clients_write_against_the_stored_ver
         stale = c.patch(item_url("grid", G3), json={"properties": {"name": "x", "version": 1}},
                         headers=admin)
         assert stale.status_code == 412  # a version that is sent is still checked
+
+
+# -- Part 2 (CRS) ------------------------------------------------------------------------------
+
+EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+
+
+def gauss_kruger(epsg: int, lon: float, lat: float) -> tuple[float, float]:
+    """(northing, easting) of a CGCS2000 lon/lat in a 3-degree zone, by pyproj directly."""
+    from pyproj import Transformer
+
+    easting, northing = Transformer.from_crs("EPSG:4490", f"EPSG:{epsg}",
+                                             always_xy=True).transform(lon, lat)
+    return northing, easting
+
+
+def test_collections_offer_the_supported_crs_and_store_crs84(client, admin):
+    grid = client.get("/ogc/collections/grid", headers=admin).get_json()
+    assert grid["storageCrs"] == CRS84 and grid["crs"][0] == CRS84
+    assert {EPSG + "4326", EPSG + "4490", EPSG + "4513", EPSG + "4549", EPSG + "4554"} <= set(
+        grid["crs"])
+    assert len(grid["crs"]) == 1 + 2 + 42
+    conformance = client.get("/ogc/conformance").get_json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in conformance
+
+
+@pytest.mark.parametrize("name", ["EPSG:4549", EPSG + "4549", "[EPSG:4549]",
+                                  "urn:ogc:def:crs:EPSG::4549"])
+def test_items_in_a_gauss_kruger_zone_are_northing_easting(client, admin, name):
+    resp = client.get(f"/ogc/collections/household/items?crs={name}", headers=admin)
+    assert resp.status_code == 200 and resp.headers["Content-Crs"] == f"<{EPSG}4549>"
+    [house] = resp.get_json()["features"]
+    north, east = house["geometry"]["coordinates"]
+    expected = gauss_kruger(4549, 120.9007, 32.0007)
+    assert north == pytest.approx(expected[0], abs=1e-3) and 3.5e6 < north < 3.6e6
+    assert east == pytest.approx(expected[1], abs=1e-3) and 5e5 < east < 6e5
+    one = client.get(item_url("household", H1) + f"?crs={name}", headers=admin)
+    assert one.headers["Content-Crs"] == f"<{EPSG}4549>"
+    assert one.get_json()["geometry"]["coordinates"] == pytest.approx([north, east])
+    zone40 = client.get(item_url("household", H1) + "?crs=EPSG:4528", headers=admin).get_json()
+    assert zone40["geometry"]["coordinates"][1] == pytest.approx(40e6 + east)  # zone prefix
+
+
+def test_epsg_4326_and_4490_are_lat_lon_and_crs84_is_lon_lat(client, admin):
+    for code in ("4326", "4490"):
+        resp = client.get(item_url("household", H1) + f"?crs={EPSG}{code}", headers=admin)
+        assert resp.get_json()["geometry"]["coordinates"] == pytest.approx([32.0007, 120.9007])
+        assert resp.headers["Content-Crs"] == f"<{EPSG}{code}>"
+    plain = client.get(item_url("household", H1), headers=admin)
+    assert plain.headers["Content-Crs"] == f"<{CRS84}>"
+    assert plain.get_json()["geometry"]["coordinates"] == [120.9007, 32.0007]
+
+
+def test_bbox_in_another_crs_selects_what_its_crs84_twin_does(client, admin):
+    def codes(query: str) -> list[str]:
+        body = client.get(f"/ogc/collections/grid/items?{query}", headers=admin).get_json()
+        return [f["id"] for f in body["features"]]
+
+    south, west = gauss_kruger(4549, 120.9041, 32.0001)
+    north, east = gauss_kruger(4549, 120.9059, 32.0039)
+    gk = f"bbox={south},{west},{north},{east}&bbox-crs=EPSG:4549"
+    assert codes(gk) == codes("bbox=120.9041,32.0001,120.9059,32.0039") == [G3]
+    assert codes(f"bbox=32.0021,120.9001,32.0039,120.9029&bbox-crs={EPSG}4326") == [G2]
+    both = codes(f"bbox=32.0021,120.9001,32.0039,120.9029&bbox-crs={EPSG}4326&crs=EPSG:4549")
+    assert both == [G2]
+
+
+def test_an_unsupported_crs_is_a_400_listing_the_supported_ones(client, admin):
+    for query, field in (("crs=EPSG:3857", "crs"), ("bbox-crs=EPSG:2385&bbox=1,2,3,4",
+                                                     "bbox-crs")):
+        resp = client.get(f"/ogc/collections/grid/items?{query}", headers=admin)
+        body = resp.get_json()
+        assert resp.status_code == 400 and resp.mimetype == "application/problem+json"
+        assert body["field"] == field and EPSG + "4549" in body["supported"]
+        assert "4513" in body["detail"] and "4554" in body["detail"]
+    one = client.get(item_url("grid", G1) + "?crs=EPSG:900913", headers=admin)
+    assert one.status_code == 400 and one.get_json()["field"] == "crs"
+    written = client.post("/ogc/collections/grid/items", json=feature(NEW, FREE_IN_C2, C2),
+                          headers=admin | {"Content-Crs": "<EPSG:3857>"})
+    assert written.status_code == 400 and written.get_json()["field"] == "Content-Crs"
+    assert stored(client, NEW) is None
+
+
+def test_writes_take_their_geometry_in_the_content_crs(client, admin):
+    from shapely import transform
+
+    def to_gk(geom):
+        return transform(geom, lambda c: [gauss_kruger(4549, x, y) for x, y in c])
+
+    new = feature(NEW, to_gk(FREE_IN_C2), C2)
+    resp = client.post("/ogc/collections/grid/items", json=new,
+                       headers=admin | {"Content-Crs": f"<{EPSG}4549>"})
+    assert resp.status_code == 201, resp.get_json()
+    assert resp.headers["Content-Crs"] == f"<{EPSG}4549>"
+    answered = shapely.geometry.shape(resp.get_json()["geometry"])
+    assert answered.hausdorff_distance(to_gk(FREE_IN_C2)) < 1e-3  # metres
+    _version, geom, _ = stored(client, NEW)
+    assert geom.hausdorff_distance(FREE_IN_C2) < 1e-9  # degrees
+    smaller = box(32.0005, 120.9031, 32.0025, 120.9039)  # lat, lon
+    patched = client.patch(item_url("grid", NEW), json={"geometry": mapping(smaller)},
+                           headers=admin | {"If-Match": f'"{NEW}-1"', "Content-Crs":
+                                            f"<{EPSG}4490>"})
+    assert patched.status_code == 200, patched.get_json()
+    assert stored(client, NEW)[1].hausdorff_distance(box(120.9031, 32.0005, 120.9039,
+                                                         32.0025)) < 1e-9
+    far = client.patch(item_url("grid", NEW), json={"geometry": mapping(box(
+        120.9031, 32.0005, 120.9039, 32.0025))}, headers=admin | {
+        "If-Match": f'"{NEW}-2"', "Content-Crs": f"<{EPSG}4490>"})  # lon, lat: wrong order
+    assert far.status_code in (400, 422), (far.get_json(), stored(client, NEW))
+    assert stored(client, NEW)[0] == 2

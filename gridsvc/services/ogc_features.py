@@ -12,14 +12,23 @@ Optimistic locking: replace, update and delete need the version the caller read,
 ``If-Match`` (the web layer parses it) or, for replace and update, the feature's ``version``
 property (clients such as OWSLib cannot send If-Match); without either they raise
 ``PreconditionRequired`` (428), with a stale one ``VersionConflict`` (412).
+
+Coordinate reference systems (Part 2, ``gridsvc.spatial.ogc_crs``): reads return geometries in
+the ``crs`` asked for, a ``bbox`` may be given in another ``bbox_crs``, and writes take their
+geometry in ``content_crs``; all default to CRS84 (the storage's lon/lat). ``crs_of`` turns a
+client's CRS name into the canonical URI, an unsupported one into ``InvalidInput`` listing
+the supported ones (``supported`` in the problem).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import geopandas as gpd
+from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
@@ -43,11 +52,15 @@ from gridsvc.services.errors import (
     refuse_unknown,
 )
 from gridsvc.services.tree import UnitView, unit_props
+from gridsvc.spatial import ogc_crs
+from gridsvc.spatial.crs import CHINA_LONLAT_BOX, outside_china
 from gridsvc.storage import units as q
 from gridsvc.storage.models import Unit
 from gridsvc.validation.report import Problem, Report
 
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+CRS84 = ogc_crs.CRS84
+SUPPORTED_CRS = ogc_crs.SUPPORTED
+GEOGRAPHIC_CRS = tuple(f"{ogc_crs.EPSG_URI}{code}" for code in ogc_crs.GEOGRAPHIC_EPSG)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 # The properties of a feature, in this order; the unit's public contact included.
@@ -97,6 +110,32 @@ class WriteOutcome:
 def feature_properties(view: UnitView) -> dict[str, Any]:
     """The unit's feature properties (``PROPERTIES``)."""
     return {key: view.props[key] for key in PROPERTIES}
+
+
+def crs_of(value: str | None, field: str) -> str:
+    """The canonical URI of the CRS a client named in ``field`` (None or blank: CRS84);
+    ``InvalidInput`` naming the field and listing the supported CRSs otherwise."""
+    if value is None or not value.strip():
+        return CRS84
+    try:
+        return ogc_crs.parse_crs(value)
+    except ogc_crs.UnsupportedCrs as exc:
+        raise InvalidInput(f"{field}: {exc}", field=field,
+                           supported=list(SUPPORTED_CRS)) from None
+
+
+def in_crs(view: UnitView, crs: str) -> UnitView:
+    """The view with its (CRS84) geometry in ``crs``."""
+    if crs == CRS84:
+        return view
+    return dataclasses.replace(view, geometry=_projected(view.geometry, crs))
+
+
+def _projected(geom: BaseGeometry | None, crs: str) -> BaseGeometry | None:
+    try:
+        return ogc_crs.from_crs84(geom, crs)
+    except ogc_crs.UnsupportedCrs as exc:
+        raise InvalidInput(str(exc), field="crs", supported=list(SUPPORTED_CRS)) from None
 
 
 def collection_level(svc: Services, collection_id: str) -> Level:
@@ -149,9 +188,11 @@ def _views(rows: list[Any], svc: Services) -> list[UnitView]:
 
 def items(svc: Services, level: Level, *, viewer: Principal | None = None,
           bbox: tuple[float, float, float, float] | None = None,
-          limit: int = DEFAULT_LIMIT, offset: int = 0) -> FeaturePage:
-    """One page of a collection's features (ordered by code) in the viewer's subtree; a limit
-    above ``MAX_LIMIT`` is lowered to it."""
+          limit: int = DEFAULT_LIMIT, offset: int = 0, crs: str = CRS84,
+          bbox_crs: str = CRS84) -> FeaturePage:
+    """One page of a collection's features (ordered by code) in the viewer's subtree, their
+    geometry in ``crs``; ``bbox`` is in ``bbox_crs`` axis order. A limit above ``MAX_LIMIT``
+    is lowered to it."""
     if limit < 1:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
     if offset < 0:
@@ -160,18 +201,23 @@ def items(svc: Services, level: Level, *, viewer: Principal | None = None,
     with svc.db.session() as session:
         filters = [Unit.level == level.level, *scope_filters(viewer)]
         if bbox is not None:
-            filters.append(q.bbox_filter(session, bbox))
+            try:
+                wgs84_box = ogc_crs.bbox_to_crs84(bbox, bbox_crs)
+            except ogc_crs.UnsupportedCrs as exc:
+                raise InvalidInput(str(exc), field="bbox") from None
+            filters.append(q.bbox_filter(session, wgs84_box))
         matched = session.scalar(select(func.count()).select_from(Unit).where(*filters)) or 0
         stmt, _parent = q.with_parent_code()
         rows = session.execute(
             stmt.where(*filters).order_by(Unit.code).limit(limit).offset(offset)).all()
         views = _views([tuple(r) for r in rows], svc)
-    return FeaturePage(views, matched, limit, offset)
+    return FeaturePage([in_crs(v, crs) for v in views], matched, limit, offset)
 
 
 def item(svc: Services, level: Level, code: str, *,
-         viewer: Principal | None = None) -> UnitView:
-    """One feature; ``NotFound`` when it is missing, of another level or outside the subtree."""
+         viewer: Principal | None = None, crs: str = CRS84) -> UnitView:
+    """One feature, its geometry in ``crs``; ``NotFound`` when it is missing, of another level
+    or outside the subtree."""
     with svc.db.session() as session:
         stmt, _parent = q.with_parent_code()
         row = session.execute(
@@ -179,14 +225,15 @@ def item(svc: Services, level: Level, code: str, *,
         ).first()
         if row is None:
             raise NotFound(f"no feature {code!r} in collection {level.key!r}", code=code)
-        return _views([tuple(row)], svc)[0]
+        return in_crs(_views([tuple(row)], svc)[0], crs)
 
 
 # -- writing -----------------------------------------------------------------------------------
 
 def create(svc: Services, level: Level, data: Any, *,
-           viewer: Principal | None = None) -> WriteOutcome:
-    """Store a new unit of ``level`` from a GeoJSON Feature; ``Forbidden`` when its parent
+           viewer: Principal | None = None, content_crs: str = CRS84) -> WriteOutcome:
+    """Store a new unit of ``level`` from a GeoJSON Feature whose geometry is in
+    ``content_crs``; ``Forbidden`` when its parent
     lies outside the viewer's subtree, ``Conflict`` when its code is taken (saying so only
     when the unit holding it is in the viewer's subtree)."""
     feature = _feature(data)
@@ -195,7 +242,7 @@ def create(svc: Services, level: Level, data: Any, *,
     if code is None:
         raise InvalidInput("a new feature needs its unit code: properties.code (or id)",
                            field="code")
-    geometry = _geometry(feature)
+    geometry = _geometry(feature, content_crs)
     parent_code = props.get("parent_code")
     with svc.db.session() as session:
         _check_parent_scope(session, viewer, parent_code, level)
@@ -217,9 +264,11 @@ def create(svc: Services, level: Level, data: Any, *,
 
 
 def replace(svc: Services, level: Level, code: str, data: Any, *,
-            if_match: int | None = None, viewer: Principal | None = None) -> WriteOutcome:
-    """Replace a unit's geometry and attributes by a Feature: leader, phone, households and
-    address it leaves out are cleared; a missing parent_code keeps the parent."""
+            if_match: int | None = None, viewer: Principal | None = None,
+            content_crs: str = CRS84) -> WriteOutcome:
+    """Replace a unit's geometry (in ``content_crs``) and attributes by a Feature: leader,
+    phone, households and address it leaves out are cleared; a missing parent_code keeps the
+    parent."""
     stored = _stored_for_write(svc, level, code, viewer)
     feature = _feature(data)
     props = _properties(feature)
@@ -228,7 +277,8 @@ def replace(svc: Services, level: Level, code: str, data: Any, *,
     record = BoundaryRecord(
         row=1, code=code, name=props.get("name") or "", level=level.level,
         parent_code=props.get("parent_code", stored.props["parent_code"]),
-        geometry=_geometry(feature), leader=props.get("leader"), phone=props.get("phone"),
+        geometry=_geometry(feature, content_crs), leader=props.get("leader"),
+        phone=props.get("phone"),
         households=props.get("households"), address=props.get("address"),
         service_area=_stored_service_area(svc, code), properties=dict(stored.props["properties"]),
         layer=LAYER,
@@ -238,9 +288,10 @@ def replace(svc: Services, level: Level, code: str, data: Any, *,
 
 
 def update(svc: Services, level: Level, code: str, patch: Any, *,
-           if_match: int | None = None, viewer: Principal | None = None) -> WriteOutcome:
-    """Apply a JSON merge patch (RFC 7396) of ``geometry`` and/or ``properties`` to a unit:
-    properties it names change (null clears), the others stay."""
+           if_match: int | None = None, viewer: Principal | None = None,
+           content_crs: str = CRS84) -> WriteOutcome:
+    """Apply a JSON merge patch (RFC 7396) of ``geometry`` (in ``content_crs``) and/or
+    ``properties`` to a unit: properties it names change (null clears), the others stay."""
     stored = _stored_for_write(svc, level, code, viewer)
     if not isinstance(patch, dict):
         raise InvalidInput("send a JSON object with geometry and/or properties to change",
@@ -261,7 +312,7 @@ def update(svc: Services, level: Level, code: str, patch: Any, *,
         layer=LAYER,
     )
     if "geometry" in patch:
-        record.geometry = _geometry(patch)
+        record.geometry = _geometry(patch, content_crs)
     for key in WRITABLE:
         if key in props:
             setattr(record, key, props[key])
@@ -320,10 +371,25 @@ def _feature_code(feature: Mapping[str, Any], props: Mapping[str, Any],
     return named.pop() if named else None
 
 
-def _geometry(feature: Mapping[str, Any]) -> BaseGeometry:
+def _geometry(feature: Mapping[str, Any], crs: str = CRS84) -> BaseGeometry:
+    """The feature's geometry as CRS84, read in ``crs`` (the request's Content-Crs)."""
     if feature.get("geometry") is None:
-        raise InvalidInput("a unit needs its geometry (CRS84 lon/lat)", field="geometry")
-    return geometry_from_geojson(feature["geometry"])
+        raise InvalidInput("a unit needs its geometry (CRS84 lon/lat, or in the request's "
+                           "Content-Crs)", field="geometry")
+    geom = geometry_from_geojson(feature["geometry"])
+    if crs != CRS84:
+        try:
+            geom = geometry_from_geojson(mapping(ogc_crs.to_crs84(geom, crs)))
+        except ogc_crs.UnsupportedCrs as exc:
+            raise InvalidInput(str(exc), field="geometry") from None
+    # A geometry in the wrong CRS or axis order (lat, lon sent as lon, lat) lands far from
+    # China; the import's rules measure in metres and cannot be trusted with it.
+    if outside_china(gpd.GeoSeries([geom])).any():
+        lon0, lat0, lon1, lat1 = CHINA_LONLAT_BOX
+        raise InvalidInput(f"the geometry lies outside China (lon {lon0}..{lon1}, lat "
+                           f"{lat0}..{lat1} in CRS84) once read in {crs}: is it in another "
+                           "CRS or axis order? (send Content-Crs)", field="geometry")
+    return geom
 
 
 def _level_report(level: Level, props: Mapping[str, Any], code: str) -> Report:

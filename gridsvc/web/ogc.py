@@ -1,17 +1,20 @@
-"""OGC API - Features at ``/ogc``: Part 1 (core, GeoJSON, HTML, OpenAPI 3.0) and Part 4
-(create, replace, update, delete) over the organisation tree.
+"""OGC API - Features at ``/ogc``: Part 1 (core, GeoJSON, HTML, OpenAPI 3.0), Part 2 (CRS)
+and Part 4 (create, replace, update, delete) over the organisation tree.
 
 One collection per hierarchy level (id = level key), features are units (id = unit code),
-geometry in CRS84. JSON (GeoJSON for features) or HTML, by ``f=json|html`` or the Accept
-header. The landing page, conformance and the OpenAPI document (``/ogc/api``) are public; every
-other read needs ``read-units`` and sees only the token's subtree, writes need
-``edit-boundaries`` and a unit (and parent) inside it. Writes run the import's validation
-(``gridsvc.services.ogc_features``); replace, update and delete need the version read, in
-``If-Match`` or (replace, update) ``properties.version``.
+geometry in CRS84 unless ``crs`` asks for another of ``ogc_features.SUPPORTED_CRS`` (``crs``
+on items and single items, ``bbox-crs``, ``Content-Crs`` on writes; every answer holding
+geometry names its CRS in a ``Content-Crs: <uri>`` header). JSON (GeoJSON for features) or
+HTML, by ``f=json|html`` or the Accept header. The landing page, conformance and the OpenAPI
+document (``/ogc/api``) are public; every other read needs ``read-units`` and sees only the
+token's subtree, writes need ``edit-boundaries`` and a unit (and parent) inside it. Writes run
+the import's validation (``gridsvc.services.ogc_features``); replace, update and delete need
+the version read, in ``If-Match`` or (replace, update) ``properties.version``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -42,12 +45,14 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
+    "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/optimistic-locking-etags",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
 ]
-ITEMS_PARAMS = {"f", "limit", "offset", "bbox", "bbox-crs", "datetime"}
+ITEMS_PARAMS = {"f", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs"}
+ITEM_PARAMS = {"f", "crs"}
 BODY_TYPES = {JSON, GEOJSON, MERGE_PATCH, ""}
 
 
@@ -96,6 +101,23 @@ def _respond(data: dict[str, Any], media: str, title: str, body_html: str) -> Re
         response = json_response(data, mimetype=media)
     response.vary.add("Accept")
     return response
+
+
+def _crs_arg() -> str:
+    """The ``crs`` query parameter as a canonical URI (CRS84 when absent)."""
+    return ogc.crs_of(request.args.get("crs"), "crs")
+
+
+def _with_crs(response: Response, crs: str) -> Response:
+    response.headers["Content-Crs"] = f"<{crs}>"
+    return response
+
+
+def _refuse_unknown_args(allowed: set[str], what: str) -> None:
+    unknown = sorted(set(request.args) - allowed)
+    if unknown:
+        raise InvalidInput(f"unknown query parameter {unknown[0]!r}; {what} take "
+                           f"{', '.join(sorted(allowed))}", field=unknown[0])
 
 
 def _feature(view: UnitView, level: Level, links: bool = False) -> dict[str, Any]:
@@ -169,7 +191,7 @@ def _collection(info: ogc.CollectionInfo) -> dict[str, Any]:
         "description": f"level {info.level.level} of the organisation tree "
                        f"({info.level.geometry}s): {info.count} in this token's subtree",
         "itemType": "feature",
-        "crs": [ogc.CRS84], "storageCrs": ogc.CRS84,
+        "crs": list(ogc.SUPPORTED_CRS), "storageCrs": ogc.CRS84,
         "links": [
             _link(_url("ogc.collection", "json", collection_id=key), "self", JSON, key),
             _link(_url("ogc.collection", "html", collection_id=key), "alternate", HTML, key),
@@ -213,11 +235,8 @@ def collection(collection_id: str) -> Response:
     return _respond(data, JSON, f"Collection {level.key}", body)
 
 
-def _bbox() -> tuple[float, float, float, float] | None:
-    crs = request.args.get("bbox-crs", "").strip()
-    if crs and crs != ogc.CRS84:
-        raise InvalidInput(f"bbox-crs {crs!r} is not supported: only {ogc.CRS84} (lon, lat)",
-                           field="bbox-crs")
+def _bbox(crs: str) -> tuple[float, float, float, float] | None:
+    """The ``bbox`` in ``crs`` (the ``bbox-crs``) axis order: lower corner, upper corner."""
     raw = request.args.get("bbox", "").strip()
     if not raw:
         return None
@@ -227,10 +246,22 @@ def _bbox() -> tuple[float, float, float, float] | None:
         values = []
     if len(values) == 6:  # minlon,minlat,minz,maxlon,maxlat,maxz: heights do not matter here
         values = [values[0], values[1], values[3], values[4]]
-    if len(values) != 4 or not (-180 <= values[0] <= values[2] <= 180
-                                and -90 <= values[1] <= values[3] <= 90):
-        raise InvalidInput(f"bbox must be minlon,minlat,maxlon,maxlat in CRS84 with min <= max, "
-                           f"got {raw!r}", field="bbox")
+    if crs == ogc.CRS84:
+        ranges_ok = len(values) == 4 and (-180 <= values[0] <= values[2] <= 180
+                                          and -90 <= values[1] <= values[3] <= 90)
+        if not ranges_ok:
+            raise InvalidInput(f"bbox must be minlon,minlat,maxlon,maxlat in CRS84 with min <= "
+                               f"max, got {raw!r}", field="bbox")
+    elif crs in ogc.GEOGRAPHIC_CRS:
+        ranges_ok = len(values) == 4 and (-90 <= values[0] <= values[2] <= 90
+                                          and -180 <= values[1] <= values[3] <= 180)
+        if not ranges_ok:
+            raise InvalidInput(f"bbox must be minlat,minlon,maxlat,maxlon in {crs} (its axis "
+                               f"order) with min <= max, got {raw!r}", field="bbox")
+    elif len(values) != 4 or not all(math.isfinite(v) for v in values) or not (
+            values[0] <= values[2] and values[1] <= values[3]):
+        raise InvalidInput(f"bbox must be the lower and the upper corner in the axis order of "
+                           f"bbox-crs {crs} (4 numbers, min <= max), got {raw!r}", field="bbox")
     return values[0], values[1], values[2], values[3]
 
 
@@ -261,12 +292,12 @@ def items(collection_id: str) -> Response:
     viewer = require(Permission.READ_UNITS)
     svc = current_services()
     level = ogc.collection_level(svc, collection_id)
-    unknown = sorted(set(request.args) - ITEMS_PARAMS)
-    if unknown:
-        raise InvalidInput(f"unknown query parameter {unknown[0]!r}; items take "
-                           f"{', '.join(sorted(ITEMS_PARAMS))}", field=unknown[0])
-    page = ogc.items(svc, level, viewer=viewer, bbox=_bbox(),
-                     limit=int_arg("limit", ogc.DEFAULT_LIMIT), offset=int_arg("offset", 0))
+    _refuse_unknown_args(ITEMS_PARAMS, "items")
+    crs = _crs_arg()
+    bbox_crs = ogc.crs_of(request.args.get("bbox-crs"), "bbox-crs")
+    page = ogc.items(svc, level, viewer=viewer, bbox=_bbox(bbox_crs), bbox_crs=bbox_crs,
+                     crs=crs, limit=int_arg("limit", ogc.DEFAULT_LIMIT),
+                     offset=int_arg("offset", 0))
     data = {
         "type": "FeatureCollection",
         "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -280,7 +311,8 @@ def items(collection_id: str) -> Response:
              *(html.cell(v.props[k]) for k in ogc.PROPERTIES[1:])] for v in page.items)
     body = html.paragraph(f"{page.offset + 1 if page.items else 0}–"
                           f"{page.offset + len(page.items)} of {page.matched}")
-    return _respond(data, GEOJSON, f"{level.name} ({level.key})", body + html.table(header, rows))
+    return _with_crs(_respond(data, GEOJSON, f"{level.name} ({level.key})",
+                              body + html.table(header, rows)), crs)
 
 
 @bp.get("/collections/<collection_id>/items/<feature_id>")
@@ -288,14 +320,18 @@ def get_item(collection_id: str, feature_id: str) -> Response:
     viewer = require(Permission.READ_UNITS)
     svc = current_services()
     level = ogc.collection_level(svc, collection_id)
-    view = ogc.item(svc, level, feature_id, viewer=viewer)
+    _refuse_unknown_args(ITEM_PARAMS, "single features")
+    crs = _crs_arg()
+    view = ogc.item(svc, level, feature_id, viewer=viewer, crs=crs)
     data = _feature(view, level, links=True)
     geom = view.geometry
     extra = {"geometry": geom.geom_type if geom is not None else None,
-             "bbox (CRS84)": ", ".join(f"{v:.6f}" for v in geom.bounds) if geom else None}
+             f"bbox ({crs.rsplit('/', 1)[-1]})":
+                 ", ".join(f"{v:.6f}" for v in geom.bounds) if geom else None}
     response = _respond(data, GEOJSON, f"{view.props['name']} ({feature_id})",
                         html.properties_table(data["properties"] | extra))
     response.set_etag(unit_etag(feature_id, view.props["version"]))
+    _with_crs(response, crs)
     response.make_conditional(request)  # turns itself into a 304 when the ETag matches
     return response
 
@@ -312,13 +348,20 @@ def _body() -> Any:
     return request.get_json(force=True, silent=True)
 
 
-def _written(result: ogc.WriteOutcome, level: Level, status: int = 200) -> Response:
+def _content_crs() -> str:
+    """The CRS of a write's geometry: the ``Content-Crs`` header (CRS84 when absent)."""
+    return ogc.crs_of(request.headers.get("Content-Crs"), "Content-Crs")
+
+
+def _written(result: ogc.WriteOutcome, level: Level, status: int = 200,
+             crs: str = ogc.CRS84) -> Response:
+    """The stored feature, its geometry in the CRS the write was sent in."""
     code = result.unit.props["code"]
-    data = _feature(result.unit, level, links=True) | {
+    data = _feature(ogc.in_crs(result.unit, crs), level, links=True) | {
         "revision": result.outcome.revision,
         "moves": [m.as_dict() for m in result.outcome.moves],
     }
-    response = json_response(data, status=status, mimetype=GEOJSON)
+    response = _with_crs(json_response(data, status=status, mimetype=GEOJSON), crs)
     response.set_etag(unit_etag(code, result.version))
     set_target(f"unit:{code}", moves=len(result.outcome.moves))
     return response
@@ -335,8 +378,9 @@ def create_item(collection_id: str) -> Response:
     code = props.get("code") or body.get("id")
     if code:
         set_target(f"unit:{code}")
-    result = ogc.create(svc, level, data, viewer=viewer)
-    response = _written(result, level, status=201)
+    crs = _content_crs()
+    result = ogc.create(svc, level, data, viewer=viewer, content_crs=crs)
+    response = _written(result, level, status=201, crs=crs)
     response.headers["Location"] = _url("ogc.get_item", collection_id=level.key,
                                         feature_id=result.unit.props["code"])
     return response
@@ -358,9 +402,10 @@ def _rewrite(write: Callable[..., Any], collection_id: str, feature_id: str) -> 
     svc = current_services()
     level = ogc.collection_level(svc, collection_id)
     data = _body()
+    crs = _content_crs()
     result = write(svc, level, feature_id, data, if_match=if_match_version(feature_id),
-                   viewer=viewer)
-    return _written(result, level)
+                   viewer=viewer, content_crs=crs)
+    return _written(result, level, crs=crs)
 
 
 @bp.delete("/collections/<collection_id>/items/<feature_id>")

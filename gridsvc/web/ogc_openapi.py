@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gridsvc.services.ogc_features import DEFAULT_LIMIT, MAX_LIMIT, PROPERTIES
+from gridsvc.services.ogc_features import CRS84, DEFAULT_LIMIT, MAX_LIMIT, PROPERTIES, SUPPORTED_CRS
 from gridsvc.web.openapi_edge import add_edge_answers
 
 OPENAPI_MEDIA = "application/vnd.oai.openapi+json;version=3.0"
@@ -74,7 +74,18 @@ def ogc_openapi_document(server_url: str, collection_ids: list[str]) -> dict[str
                "schema": {"type": "string", "enum": ["json", "html"]}}
     if_match = {"name": "If-Match", "in": "header", "required": False,
                 "description": "the ETag read with the feature", "schema": {"type": "string"}}
-    etag = {"ETag": {"schema": {"type": "string"}}}
+    crs_values = {"type": "string", "enum": list(SUPPORTED_CRS), "default": CRS84}
+    crs_param = {"name": "crs", "in": "query", "required": False, "schema": crs_values,
+                 "description": "the CRS of the answer's geometry (axis order of the CRS: "
+                                "CRS84 lon, lat; EPSG:4326/4490 lat, lon; Gauss-Krüger "
+                                "northing, easting)"}
+    content_crs = {"name": "Content-Crs", "in": "header", "required": False,
+                   "description": "the CRS of the body's geometry, as <uri> (CRS84 when "
+                                  "absent); the answer's geometry is in it too",
+                   "schema": {"type": "string"}}
+    crs_header = {"Content-Crs": {"description": "the CRS of the geometry, as <uri>",
+                                  "schema": {"type": "string"}}}
+    etag = {"ETag": {"schema": {"type": "string"}}, **crs_header}
     read: dict[str, Any] = {"security": [{"bearer": []}]}
     feature_body = {"required": True, "content": {
         GEOJSON: {"schema": _ref("schemas", "FeatureIn")},
@@ -121,34 +132,37 @@ def ogc_openapi_document(server_url: str, collection_ids: list[str]) -> dict[str
                                                       "maxItems": 6,
                                                       "items": {"type": "number"}}},
                         {"name": "bbox-crs", "in": "query", "required": False,
-                         "schema": {"type": "string", "enum": [
-                             "http://www.opengis.net/def/crs/OGC/1.3/CRS84"]}},
+                         "description": "the CRS of bbox (its axis order)",
+                         "schema": crs_values}, crs_param,
                         {"name": "datetime", "in": "query", "required": False,
                          "description": "accepted and ignored: units carry no time",
                          "schema": {"type": "string"}}],
-                    "responses": {"200": _ok("a page of features", GEOJSON,
-                                             _ref("schemas", "FeatureCollection")),
+                    "responses": {"200": {**_ok("a page of features", GEOJSON,
+                                                _ref("schemas", "FeatureCollection")),
+                                          "headers": crs_header},
                                   **_errors(400, 401, 403, 404)}},
             "post": {"summary": "Create a unit (Part 4)", **read, "operationId": "createFeature",
-                     "parameters": [collection_id], "requestBody": feature_body,
+                     "parameters": [collection_id, content_crs],
+                     "requestBody": feature_body,
                      "responses": {"201": {**written, "headers": {
                          **etag, "Location": {"schema": {"type": "string"}}}},
                          **_errors(400, 401, 403, 404, 409, 415, 422)}},
         },
         "/collections/{collectionId}/items/{featureId}": {
             "get": {"summary": "One feature", **read, "operationId": "getFeature",
-                    "parameters": [collection_id, feature_id, f_param],
+                    "parameters": [collection_id, feature_id, f_param, crs_param],
                     "responses": {"200": {**_ok("the feature", GEOJSON,
                                                 _ref("schemas", "Feature")), "headers": etag},
-                                  **_errors(401, 403, 404)}},
+                                  "304": {"description": "If-None-Match names its ETag"},
+                                  **_errors(400, 401, 403, 404)}},
             "put": {"summary": "Replace a unit (Part 4)", **read, "operationId": "replaceFeature",
-                    "parameters": [collection_id, feature_id, if_match],
+                    "parameters": [collection_id, feature_id, if_match, content_crs],
                     "requestBody": feature_body,
                     "responses": {"200": written,
                                   **_errors(400, 401, 403, 404, 412, 415, 422, 428)}},
             "patch": {"summary": "Update a unit: a merge patch of geometry and properties",
                       **read, "operationId": "updateFeature",
-                      "parameters": [collection_id, feature_id, if_match],
+                      "parameters": [collection_id, feature_id, if_match, content_crs],
                       "requestBody": {"required": True, "content": {
                           MERGE_PATCH: {"schema": {"type": "object"}},
                           JSON: {"schema": {"type": "object"}}}},
@@ -171,12 +185,14 @@ def ogc_openapi_document(server_url: str, collection_ids: list[str]) -> dict[str
         "id": {"type": "string"}, "title": {"type": "string"},
         "description": {"type": "string"}, "itemType": {"type": "string"},
         "extent": {"type": "object"}, "crs": {"type": "array", "items": {"type": "string"}},
+        "storageCrs": {"type": "string"},
         "links": links}}
     return add_edge_answers({
         "openapi": "3.0.3",
         "info": {"title": "gridsvc OGC API - Features", "version": "1.0.0",
                  "description": "The organisation tree as OGC API - Features (Part 1 core, "
-                                "GeoJSON, HTML; Part 4 create, replace, update, delete). "
+                                "GeoJSON, HTML; Part 2 CRS; Part 4 create, replace, update, "
+                                "delete). "
                                 "Features are units, ids their codes; one collection per "
                                 "hierarchy level. Reads and writes need a bearer token and "
                                 "are limited to its subtree."},
