@@ -10,7 +10,12 @@ Roles (a token has exactly one):
 admin     everything in the whole city, accounts and the audit log
 planner   reads units, boundaries and coverage in their subtree and edits boundaries there
 staff     reads units and coverage in their subtree and reads/writes the members living there
-member    reads their own member record (and the public lookup)
+member    reads their own member record (and the public lookup); in the service loop, claims
+          and serves needs of their community
+resident  a resident with a verified phone (not a member): orders, follows, withdraws and rates
+          their own needs (the service loop)
+unit      the secretary of a work-unit Party organisation: accepts or declines the projects
+          dispatched to it and sees its members' service records and talk list (the loop)
 public    no token: the public lookup and self-registration only
 ========  ==================================================================================
 
@@ -35,6 +40,8 @@ class Role(StrEnum):
     PLANNER = "planner"
     STAFF = "staff"
     MEMBER = "member"
+    RESIDENT = "resident"
+    UNIT = "unit"
     PUBLIC = "public"
 
 
@@ -55,6 +62,9 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.STAFF: frozenset({Permission.READ_UNITS, Permission.READ_MEMBERS,
                            Permission.WRITE_MEMBERS}),
     Role.MEMBER: frozenset({Permission.READ_OWN_RECORD}),
+    # the loop's rules decide what these may do with each need (gridsvc.services.loop)
+    Role.RESIDENT: frozenset(),
+    Role.UNIT: frozenset(),
     Role.PUBLIC: frozenset(),
 }
 
@@ -72,6 +82,8 @@ class Principal:
     scope_code: str | None = None  # root unit of the subtree; None = the whole city
     scope_path: str | None = None  # that unit's path, "/S01/C01/"
     member_id: int | None = None  # for the member role: whose record
+    resident_id: int | None = None  # for the resident role: who
+    work_org_id: int | None = None  # for the unit role: which work-unit organisation
 
     def may(self, permission: Permission) -> bool:
         return permission in ROLE_PERMISSIONS[self.role]

@@ -3,7 +3,7 @@ work-unit organisation, and a point inside a given building."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import shapely
@@ -28,6 +28,7 @@ class LoopCity:
     outsider: int  # a member living in ``other_community``
     work_org: int  # a work-unit organisation reporting to ``community``
     unit_member: int  # a member of ``work_org`` (living in ``community``)
+    residents: list[int] = field(default_factory=list)  # filled by the tests that need them
 
 
 def _inside(geom: shapely.Geometry) -> tuple[float, float]:

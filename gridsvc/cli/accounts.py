@@ -27,15 +27,21 @@ def token() -> None:
 @click.option("--unit", help="Planner/staff: the code of the unit at the root of their "
               "subtree (default: the whole city).")
 @click.option("--member", "member_id", type=int, help="Member tokens: the member's id.")
+@click.option("--resident", "resident_id", type=int, help="Resident tokens: the resident's id.")
+@click.option("--work-org", "work_org_id", type=int,
+              help="Unit tokens: the work-unit organisation's id.")
 @click.option("--expires-days", type=int, help="Expire after this many days (default: never).")
 @click.option("--json", "as_json", is_flag=True, help="Print the token and its record as JSON.")
 @audited("token create", lambda kw: f"unit:{kw['unit']}" if kw.get("unit") else None)
 def create(name: str, role: str, unit: str | None, member_id: int | None,
-           expires_days: int | None, as_json: bool) -> None:
+           resident_id: int | None, work_org_id: int | None, expires_days: int | None,
+           as_json: bool) -> None:
     """Make a token and print it (the only time it is shown)."""
     try:
         secret, info = accounts.create_token(services(), name, role, unit=unit,
-                                             member_id=member_id, expires_days=expires_days)
+                                             member_id=member_id, resident_id=resident_id,
+                                             work_org_id=work_org_id,
+                                             expires_days=expires_days)
     except ServiceError as exc:
         raise fail(exc) from exc
     if as_json:

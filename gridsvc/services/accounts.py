@@ -2,7 +2,8 @@
 
 A token is ``gs_`` + 43 URL-safe characters (256 random bits). Only its SHA-256 hash is stored
 (see ``ApiToken``). Planner and staff tokens carry a scope unit (the root of their subtree;
-none = the whole city), member tokens the member whose record they may read.
+none = the whole city), member tokens the member whose record they may read, resident tokens
+the resident (service loop), unit tokens the work-unit organisation whose secretary holds it.
 
 Each process remembers a verified token for ``Settings.token_cache_seconds`` (default 5 s), so a
 busy client costs no token query per request: a revocation made by another process (the CLI,
@@ -22,7 +23,8 @@ from sqlalchemy import select
 from gridsvc.access import SCOPED_ROLES, Principal, Role
 from gridsvc.services.context import Services
 from gridsvc.services.errors import InvalidInput, NotFound
-from gridsvc.storage.models import ApiToken, Member, Unit, utcnow
+from gridsvc.storage.loop_models import Resident
+from gridsvc.storage.models import ApiToken, Member, Unit, WorkOrg, utcnow
 
 TOKEN_PREFIX = "gs_"
 
@@ -38,6 +40,8 @@ def create_token(
     *,
     unit: str | None = None,
     member_id: int | None = None,
+    resident_id: int | None = None,
+    work_org_id: int | None = None,
     expires_days: int | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Store a new token and return it in clear (the only time) with its description."""
@@ -57,6 +61,12 @@ def create_token(
     if (member_id is not None) != (role_ is Role.MEMBER):
         raise InvalidInput("a member token needs the member's id, and only a member token "
                            "takes one", field="member_id")
+    if (resident_id is not None) != (role_ is Role.RESIDENT):
+        raise InvalidInput("a resident token needs the resident's id, and only a resident "
+                           "token takes one", field="resident_id")
+    if (work_org_id is not None) != (role_ is Role.UNIT):
+        raise InvalidInput("a unit token needs the work-unit organisation's id, and only a "
+                           "unit token takes one", field="work_org_id")
     if expires_days is not None and expires_days <= 0:
         raise InvalidInput("expires_days must be a positive number of days",
                            field="expires_days")
@@ -66,8 +76,14 @@ def create_token(
             raise NotFound(f"no unit with code {unit!r}", field="unit")
         if member_id is not None and session.get(Member, member_id) is None:
             raise NotFound(f"no member with id {member_id}", field="member_id")
+        if resident_id is not None and session.get(Resident, resident_id) is None:
+            raise NotFound(f"no resident with id {resident_id}", field="resident_id")
+        if work_org_id is not None and session.get(WorkOrg, work_org_id) is None:
+            raise NotFound(f"no work-unit organisation with id {work_org_id}",
+                           field="work_org_id")
         row = ApiToken(
             name=name, role=role_.value, scope_code=unit or None, member_id=member_id,
+            resident_id=resident_id, work_org_id=work_org_id,
             token_hash=hash_token(token), prefix=token[:8],
             expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None,
         )
@@ -116,7 +132,8 @@ def _verify(services: Services, digest: str) -> Principal | None:
             if scope_path is None:
                 return None
         return Principal(Role(row.role), row.name, token_id=row.id, scope_code=row.scope_code,
-                         scope_path=scope_path, member_id=row.member_id)
+                         scope_path=scope_path, member_id=row.member_id,
+                         resident_id=row.resident_id, work_org_id=row.work_org_id)
 
 
 def list_tokens(services: Services, *, include_revoked: bool = False) -> list[dict[str, Any]]:
@@ -146,6 +163,7 @@ def _iso(value: datetime | None) -> str | None:
 def _describe(row: ApiToken) -> dict[str, Any]:
     return {
         "id": row.id, "name": row.name, "role": row.role, "unit": row.scope_code,
-        "member_id": row.member_id, "prefix": row.prefix, "created_at": _iso(row.created_at),
+        "member_id": row.member_id, "resident_id": row.resident_id,
+        "work_org_id": row.work_org_id, "prefix": row.prefix, "created_at": _iso(row.created_at),
         "expires_at": _iso(row.expires_at), "revoked_at": _iso(row.revoked_at),
     }

@@ -5,6 +5,8 @@ each job that is due, once; ``gridsvc jobs list`` shows every job with its last 
 is next due. Registering a job is one line at the bottom of this module::
 
     register("audit-purge", timedelta(days=1), _purge_audit)
+register("points-month-end", timedelta(days=1), _remind_zero_points)  # once a month, see points
+register("outbox-send", timedelta(minutes=5), _send_outbox)
 
 where the function takes the ``Services`` and the actor running the jobs (the command line's
 system actor, ``gridsvc.access.cli_principal``, recorded in the audit log), does its work in
@@ -184,6 +186,24 @@ def _purge_audit(services: Services, _actor: Principal) -> str:
     return f"{removed} entries older than {services.settings.audit_retention_days} days removed"
 
 
+def _remind_zero_points(services: Services, actor: Principal) -> str:
+    from gridsvc.services.loop.points import remind_zero_points
+
+    done = remind_zero_points(services, actor)
+    if done["already"]:
+        return f"{done['period']}: reminders already queued"
+    return (f"{done['period']}: {done['members']} members and {done['work_orgs']} work-unit "
+            "organisations with no points reminded")
+
+
+def _send_outbox(services: Services, actor: Principal) -> str:
+    from gridsvc.services.loop.outbox import send_pending
+
+    return f"{send_pending(services, actor)} messages sent"
+
+
 # --- the jobs: one line each ------------------------------------------------------------------
 
 register("audit-purge", timedelta(days=1), _purge_audit)
+register("points-month-end", timedelta(days=1), _remind_zero_points)  # once a month, see points
+register("outbox-send", timedelta(minutes=5), _send_outbox)

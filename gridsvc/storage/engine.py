@@ -35,6 +35,8 @@ from sqlalchemy.pool import NullPool
 
 from gridsvc.settings import Settings
 
+WRITE_OPTION = "gridsvc_write"  # execution option: begin an SQLite transaction IMMEDIATE
+
 
 class StorageError(RuntimeError):
     """The database cannot be used (missing extension, unreachable server)."""
@@ -92,7 +94,11 @@ def make_engine(url: str, lock_timeout_s: float = 5.0, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", functools.partial(_on_sqlite_connect,
                                                           lock_timeout_ms=lock_ms))
         # Let SQLAlchemy, not pysqlite, manage transactions so BEGIN covers reads and DDL too.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        # A session opened by ``Database.write_session`` begins IMMEDIATE: it takes the write
+        # lock first (waiting up to the busy timeout), so its reads are never stale and its
+        # writes never fail with a lost race ("database is locked" on a snapshot upgrade).
+        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(
+            "BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN"))
         return engine
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":
@@ -122,6 +128,16 @@ class Database:
     def session(self) -> Iterator[Session]:
         """A session in one transaction: committed on success, rolled back on error."""
         with self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def write_session(self) -> Iterator[Session]:
+        """A session in one transaction for a read-check-write use case (a claim, an
+        acceptance): on SQLite it holds the write lock from its first statement, so two such
+        use cases run one after the other; on PostgreSQL lock the rows it changes with
+        ``SELECT ... FOR UPDATE`` (``with_for_update()``)."""
+        with self.sessions() as session, session.begin():
+            session.connection(execution_options={WRITE_OPTION: True})
             yield session
 
     def dispose(self) -> None:
