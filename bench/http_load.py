@@ -41,6 +41,7 @@ from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import memory
 import numpy as np
 from figures import Figure, Target
 
@@ -57,6 +58,9 @@ BATCH_FORMS = {"results": "", "compact": "?compact=1", "columns": "?format=colum
 RPS_TARGET = Target(">=", 2000.0)
 P99_TARGET = Target("<", 20.0)  # ms
 BATCH_TARGET = Target(">=", 200_000.0)  # points/s
+COLUMNS_TARGET = Target(">=", 400_000.0)  # points/s, ?format=columns
+MASTER_TARGET = Target("<", 400.0)  # MB, the master's RSS for the city
+SERVER_PIDS: dict[str, int] = {}  # base URL -> the running server's (gunicorn master's) pid
 
 
 # --- the database and the server ------------------------------------------------------------
@@ -119,6 +123,7 @@ def running_server(database: Path, log: Path, workers: int = WORKERS,
              str(port), "--workers", str(workers)],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=out, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[base] = proc.pid
     try:
         deadline = time.monotonic() + startup_s
         while True:
@@ -325,6 +330,8 @@ def http_figures(lon: np.ndarray, lat: np.ndarray, scale: str, seed: int, second
         for form, query in BATCH_FORMS.items():
             batch_load(base, bodies[:WORKERS], BATCH_PATH + query)  # warm up
             batches[form] = batch_load(base, bodies, BATCH_PATH + query)
+        master_mb, workers_mb = memory.process_memory(SERVER_PIDS[base])
+    parts = memory.breakdown(database)
     client = "wrk" if shutil.which("wrk") else "a threaded Python client (wrk not installed)"
     notes.append(f"HTTP: `gridsvc serve --workers {WORKERS}` (gunicorn, gthread workers) on "
                  f"{os.cpu_count()} cores, load from {client} with {CONNECTIONS} keep-alive "
@@ -348,6 +355,15 @@ def http_figures(lon: np.ndarray, lat: np.ndarray, scale: str, seed: int, second
         name = f"batch of {BATCH_SIZE:,} points" + ("" if form == "results" else f", {form}")
         figures.append(Figure("http", name, batch_n / batch_s, "points/s",
                               "single lookups (1 point/request)", rate,
-                              higher_is_better=True, target=BATCH_TARGET))
+                              higher_is_better=True,
+                              target=COLUMNS_TARGET if form == "columns" else BATCH_TARGET))
+    imports = parts["interpreter"] + parts["imports"]
+    figures.append(Figure("memory", "serve: master RSS", master_mb, "MB",
+                          "the app's imports alone (no data)", imports, target=MASTER_TARGET))
+    for k, pss in enumerate(sorted(workers_mb.values())):
+        figures.append(Figure("memory", f"serve: worker {k + 1} PSS (after the batches)", pss,
+                              "MB", "the master's RSS", master_mb))
+    notes.append("memory: the master's start in a fresh interpreter (MB added by each step): "
+                 + ", ".join(f"{name} {mb:.0f}" for name, mb in parts.items()))
     return figures, notes
 

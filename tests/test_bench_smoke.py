@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -208,3 +209,18 @@ def test_a_failed_request_or_a_missing_audit_entry_fails_the_checks() -> None:
     lines = figures.table_lines(report)
     assert "  load: audit entries for the mix's personal reads: 1 of 2: MISMATCH" in lines
     assert "  load: mix requests answered 2xx: 2 of 4: MISMATCH" in lines
+
+
+def test_server_memory_reads_the_master_and_each_child() -> None:
+    """``bench/memory.py`` reads a process's RSS and each child's PSS from /proc."""
+    import subprocess
+
+    memory = bench_module("memory")
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        master_mb, children = memory.process_memory(os.getpid())
+        assert master_mb > 10
+        assert child.pid in children and 0 < children[child.pid] < master_mb
+    finally:
+        child.kill()
+        child.wait()
