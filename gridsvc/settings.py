@@ -133,6 +133,9 @@ class Settings:
     # OGC API writes without If-Match or properties.version: "required" answers 428;
     # "optional" writes against the stored version (last writer wins; for QGIS, see README)
     ogc_precondition: str = choice("required", OGC_PRECONDITIONS)
+    # HTTP Basic sign-in on /ogc (the token as password, for QGIS 3.22) over plain HTTP: refused
+    # unless this is on, or the request both comes from and is addressed to this host (loopback)
+    allow_basic_http: bool = False
     basemap: str = choice("osm", BASEMAPS)  # see gridsvc.maps.basemap
     tianditu_key: str = ""  # the Tianditu "tk" key, needed when basemap is tianditu
     # XYZ tile URL template for basemap xyz, e.g. an intranet tile server

@@ -530,3 +530,64 @@ def test_writes_take_their_geometry_in_the_content_crs(client, admin):
         "If-Match": f'"{NEW}-2"', "Content-Crs": f"<{EPSG}4490>"})  # lon, lat: wrong order
     assert far.status_code in (400, 422), (far.get_json(), stored(client, NEW))
     assert stored(client, NEW)[0] == 2
+
+
+# -- sign-in with HTTP Basic, caching ----------------------------------------------------------
+
+def basic(token_header: dict[str, str], user: str = "qgis") -> dict[str, str]:
+    import base64
+
+    token = token_header["Authorization"].split()[1]
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()}
+
+
+REMOTE = {"REMOTE_ADDR": "10.1.2.3"}
+
+
+def test_basic_with_the_token_as_password_signs_in_on_ogc_only(client, settings):
+    c1 = bearer(settings, "planner", unit=C1)
+    body = client.get("/ogc/collections/grid/items", headers=basic(c1)).get_json()
+    assert [f["id"] for f in body["features"]] == [G1, G2]  # the planner's subtree
+    assert client.get("/ogc/collections/grid/items", headers=basic(c1, "任何人")).status_code == 200
+    for bad in ({"Authorization": "Basic " + "eDp4"}, {"Authorization": "Basic !!"},
+                basic({"Authorization": "Bearer gs_nope"})):
+        resp = client.get("/ogc/collections", headers=bad)
+        assert resp.status_code == 401 and resp.mimetype == "application/problem+json"
+        assert "Basic" in resp.headers["WWW-Authenticate"]
+    assert client.get(f"/api/v1/units/{G1}", headers=basic(c1)).status_code == 401  # not /ogc
+
+
+def test_basic_over_plain_http_is_refused_unless_allowed(settings):
+    import dataclasses
+
+    with app_client(settings) as c:
+        assert import_records(c.application.extensions["gridsvc"], ogc_records()).stored
+        planner = bearer(settings, "planner", unit=C1)
+        far = c.get("/ogc/collections", headers=basic(planner), environ_base=REMOTE,
+                    base_url="http://gis.example.cn")
+        assert far.status_code == 401 and "HTTPS" in far.get_json()["detail"]
+        assert "Basic" not in far.headers["WWW-Authenticate"]
+        named = c.get("/ogc/collections", headers=basic(planner),
+                      base_url="http://gis.example.cn")  # from this host, to a public name
+        assert named.status_code == 401
+        tls = c.get("/ogc/collections", headers=basic(planner), environ_base=REMOTE,
+                    base_url="https://gis.example.cn")
+        assert tls.status_code == 200
+        assert c.get("/ogc/collections", headers=planner, environ_base=REMOTE,
+                      base_url="http://gis.example.cn").status_code == 200  # bearer is fine
+    with app_client(dataclasses.replace(settings, allow_basic_http=True)) as c:
+        assert c.get("/ogc/collections", headers=basic(planner), environ_base=REMOTE,
+                     base_url="http://gis.example.cn").status_code == 200
+
+
+def test_token_dependent_answers_are_never_stored_by_caches(client, admin):
+    for path in ("/ogc/collections", "/ogc/collections/grid/items", item_url("grid", G1),
+                 "/ogc/collections/nope", f"/api/v1/units/{G1}", "/api/v1/layers/grid"):
+        resp = client.get(path, headers=admin)
+        assert resp.headers["Cache-Control"] == "private, no-store", path
+        assert {"Authorization", "Cookie"} <= set(resp.vary), path
+    anonymous = client.get("/ogc/collections")
+    assert anonymous.status_code == 401 and anonymous.headers["Cache-Control"] == (
+        "private, no-store")
+    for path in ("/ogc", "/ogc/conformance", "/ogc/api"):
+        assert client.get(path).headers["Cache-Control"] == "no-cache", path

@@ -19,6 +19,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from gridsvc.web import (
         audit,
         boundaries,
+        caching,
         coverage,
         editor,
         limits,
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     params.install(app)  # ids past SQL integers are 404, JSON nested too deep 400
     limits.install(app, settings)  # body size limits (413), trusted proxies
     security_headers.install(app)  # CSP, nosniff, no framing on every response
+    caching.install(app)  # private, no-store on answers that depend on the token
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese names stay readable
     app.json.sort_keys = False  # type: ignore[attr-defined]  # DefaultJSONProvider has it
     app.extensions["gridsvc"] = Services.from_settings(settings)

@@ -8,6 +8,14 @@ for any other method only with the cookie's CSRF token (``gridsvc.web.csrf``: th
 origin cannot act with the browser's cookie. ``page_csrf_token()`` is the token a page embeds.
 A request with an Authorization header never uses the cookie and needs no CSRF token.
 
+On ``/ogc`` only, ``Authorization: Basic`` is accepted too, the token as the password (any
+user name): desktop GIS that cannot send a header of its own (QGIS 3.22's connection dialog)
+have Basic authentication. Basic sends the token readable on the wire, so over plain HTTP it
+is refused (401 saying why) unless ``GRIDSVC_ALLOW_BASIC_HTTP`` is on or the request comes
+from and is addressed to this host (127.0.0.1/::1/localhost, no network crossed); HTTPS, also
+behind a trusted proxy's ``X-Forwarded-Proto`` (``GRIDSVC_PROXY_HOPS``), always allows it. A
+401 on ``/ogc`` then offers both challenges, ``Bearer`` and ``Basic``.
+
 No header is the public (``gridsvc.access.PUBLIC``). A header that is not a live token is a 401
 /problems/unauthorized with ``WWW-Authenticate: Bearer`` (never silently public, so a client
 with a revoked token learns it). A public caller without the permission gets 401, a token
@@ -16,7 +24,11 @@ without it 403 /problems/forbidden. Tokens are made with ``gridsvc token create`
 
 from __future__ import annotations
 
+import base64
+import binascii
+import ipaddress
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 from flask import abort, g, request
 from sqlalchemy.exc import SQLAlchemyError
@@ -69,6 +81,9 @@ def _from_header(header: str) -> Principal:
         return PUBLIC
     scheme, _, token = header.strip().partition(" ")
     principal = None
+    if scheme.lower() == "basic" and _basic_path():
+        token = _basic_token(token)
+        scheme = "bearer"
     if scheme.lower() == "bearer" and token.strip():
         principal = verify_token(current_services(), token.strip())
     if principal is None:
@@ -76,6 +91,48 @@ def _from_header(header: str) -> Principal:
                       "'Authorization: Bearer <token>' with a token from 'gridsvc token create' "
                       "that is not revoked or expired")
     return principal
+
+
+def _basic_path() -> bool:
+    return request.path == "/ogc" or request.path.startswith("/ogc/")
+
+
+def basic_allowed() -> bool:
+    """Whether this request may sign in with HTTP Basic (see the module's docstring)."""
+    if not _basic_path():
+        return False
+    if request.is_secure or current_services().settings.allow_basic_http:
+        return True
+    return _is_loopback(request.remote_addr) and _is_loopback(
+        urlsplit("//" + request.host).hostname)
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _basic_token(credentials: str) -> str:
+    """The password of Basic credentials (the token); 401 when refused or malformed."""
+    if not basic_allowed():
+        _unauthorized("HTTP Basic sends the token readable on the wire: it is accepted over "
+                      "HTTPS only (or when GRIDSVC_ALLOW_BASIC_HTTP is on); use HTTPS, or send "
+                      "'Authorization: Bearer <token>'")
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        decoded = ""
+    _user, sep, password = decoded.partition(":")
+    if not sep or not password.strip():
+        _unauthorized("HTTP Basic credentials must be base64 of 'any-name:<token>': the token "
+                      "from 'gridsvc token create' is the password")
+    return password.strip()
 
 
 def require(permission: Permission, *alternatives: Permission) -> Principal:
@@ -100,5 +157,7 @@ def require(permission: Permission, *alternatives: Permission) -> Principal:
 def _unauthorized(detail: str) -> NoReturn:
     response = problem_response(401, "unauthorized", detail)
     response.headers["WWW-Authenticate"] = 'Bearer realm="gridsvc"'
+    if basic_allowed():
+        response.headers["WWW-Authenticate"] += ', Basic realm="gridsvc", charset="UTF-8"'
     g.principal = PUBLIC  # so the audit entry of the refusal names the caller as public
     abort(response)

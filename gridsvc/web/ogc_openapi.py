@@ -86,7 +86,7 @@ def ogc_openapi_document(server_url: str, collection_ids: list[str]) -> dict[str
     crs_header = {"Content-Crs": {"description": "the CRS of the geometry, as <uri>",
                                   "schema": {"type": "string"}}}
     etag = {"ETag": {"schema": {"type": "string"}}, **crs_header}
-    read: dict[str, Any] = {"security": [{"bearer": []}]}
+    read: dict[str, Any] = {"security": [{"bearer": []}, {"basic": []}]}
     feature_body = {"required": True, "content": {
         GEOJSON: {"schema": _ref("schemas", "FeatureIn")},
         JSON: {"schema": _ref("schemas", "FeatureIn")}}}
@@ -199,7 +199,11 @@ def ogc_openapi_document(server_url: str, collection_ids: list[str]) -> dict[str
         "servers": [{"url": server_url.rstrip("/")}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic", "description":
+                          "the token as the password, any user name; over HTTPS (or "
+                          "GRIDSVC_ALLOW_BASIC_HTTP, or from this host to this host)"}},
             "schemas": {
                 "Link": link,
                 "Links": {"type": "object", "properties": {"links": links}},
