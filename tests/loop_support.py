@@ -79,3 +79,23 @@ def loop_city(settings: Settings, tmp_path: Path) -> LoopCity:
                           units[first.code], _inside(first.geometry), _inside(other.geometry),
                           ids[:3], outsider.id, org.id, ids[3])
     return result
+
+
+# For tests/test_openapi.py (as an admin, on the small sample tree): one call per loop route.
+LOOP_CALLS = [
+    ("post", "/api/v1/needs", {"json": {}}),  # 400: no kind
+    ("get", "/api/v1/needs", {}),
+    ("get", "/api/v1/needs/1", {}),  # 404 from here on: nothing stored
+    ("post", "/api/v1/needs/1/actions/claim", {"json": {}}),
+    ("post", "/api/v1/needs/1/reroute", {"json": {"reason": "x"}}),
+    ("post", "/api/v1/needs/1/ratings", {"json": {"rating": "满意"}}),
+    ("get", "/api/v1/needs/1/ratings", {}),
+    ("post", "/api/v1/records/1/example", {}),
+    ("get", "/api/v1/points/member/1", {}),
+    ("post", "/api/v1/posts", {"json": {}}),
+    ("get", "/api/v1/posts?community=nope", {}),
+    ("post", "/api/v1/posts/1/claims", {}),  # 403: an admin is not a member
+    ("delete", "/api/v1/post-claims/1", {}),
+    ("post", "/api/v1/residents", {"json": {"name": "x", "phone": "1"}}),
+    ("get", "/api/v1/outbox", {}),
+]

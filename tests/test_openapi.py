@@ -9,6 +9,7 @@ import pytest
 from api_support import C1, H1, app_client, bearer, sample_records, write_geojson
 from editor_support import EDITOR_CALLS
 from jsonschema import Draft202012Validator
+from loop_support import LOOP_CALLS
 from maps_support import MAP_CALLS
 from members_support import REGISTRATION_CALLS
 
@@ -121,6 +122,7 @@ def test_real_responses_match_the_documented_schemas(client, settings, tmp_path)
             ("get", f"/api/v1/coverage?unit={C1}", {}),
             *EDITOR_CALLS,  # 400 and 428: no geometry, no If-Match
             *MAP_CALLS,
+            *LOOP_CALLS,
         ]),
         ("get", "/api/v1/lookup?lon=120.9007&lat=32.0007&coordsys=wgs84", {}),
         ("post", "/api/v1/lookup/batch", {"json": [{"lon": 120.9007, "lat": 32.0007,

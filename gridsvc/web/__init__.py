@@ -24,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         editor,
         limits,
         lookup,
+        loop,
         members,
         meta,
         ogc,
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(coverage.bp)
     app.register_blueprint(lookup.bp)
     app.register_blueprint(members.bp)
+    app.register_blueprint(loop.bp)
     app.register_blueprint(map_pages.bp)
     app.register_blueprint(vendor.bp)
     app.register_blueprint(editor.bp)

@@ -323,7 +323,7 @@ def _problem_response(description: str, retry_after: bool = False) -> dict[str, 
 RESOURCE_DOCS: list[str] = [
     "gridsvc.web.openapi_boundaries", "gridsvc.web.openapi_coverage",
     "gridsvc.web.openapi_lookup", "gridsvc.web.openapi_members", "gridsvc.web.openapi_editor",
-    "gridsvc.web.openapi_maps", "gridsvc.web.openapi_audit",
+    "gridsvc.web.openapi_maps", "gridsvc.web.openapi_audit", "gridsvc.web.openapi_loop",
 ]
 
 
