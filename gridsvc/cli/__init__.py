@@ -3,7 +3,17 @@
 
 from __future__ import annotations
 
-from gridsvc.cli import accounts, boundaries, coverage, jobs, lookup, maps, members, server
+from gridsvc.cli import (
+    accounts,
+    boundaries,
+    coverage,
+    jobs,
+    lookup,
+    loop,
+    maps,
+    members,
+    server,
+)
 from gridsvc.cli.common import cli
 
 
@@ -12,6 +22,6 @@ def main() -> None:
 
 
 __all__ = [
-    "accounts", "boundaries", "cli", "coverage", "jobs", "lookup", "main", "maps", "members",
-    "server",
+    "accounts", "boundaries", "cli", "coverage", "jobs", "lookup", "loop", "main", "maps",
+    "members", "server",
 ]
