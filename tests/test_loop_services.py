@@ -326,3 +326,27 @@ def test_month_end_reminds_zero_point_members_once(db, town):
     assert points.remind_zero_points(svc, ADMIN, date(2026, 12, 2))["already"]
     assert outbox.send_pending(svc, ADMIN) >= len(reminded)
     assert outbox.list_outbox(svc, ADMIN)["total"] == 0
+
+
+def test_overdue_orders_and_unclaimed_needs_are_escalated_once(db, town):
+    from datetime import timedelta
+
+    from gridsvc.services.loop.escalation import escalate
+
+    svc = town.svc
+    dispatched = to_open(town, order_need(town)["id"])["id"]
+    workflow.act(svc, staff(town), dispatched, "dispatch",
+                 {"taker": {"kind": "member", "id": town.members[0]}, "respond_hours": 2})
+    unclaimed = to_open(town, order_need(town, urgency="urgent")["id"])["id"]
+    assert escalate(svc, ADMIN) == {"orders": 0, "needs": 0}  # nothing overdue yet
+    later = datetime.now(UTC) + timedelta(days=2)
+    assert escalate(svc, ADMIN, later) == {"orders": 1, "needs": 1}
+    assert escalate(svc, ADMIN, later) == {"orders": 0, "needs": 0}  # once
+    with db.session() as s:
+        sent = s.scalars(select(OutboxMessage.need_id).where(
+            OutboxMessage.template == "escalated", OutboxMessage.recipient_kind == "community",
+            OutboxMessage.recipient_id == town.community.id)).all()
+    assert sorted(sent) == sorted([dispatched, unclaimed])
+    # the staff see the escalation in the need's updates; its state is unchanged
+    seen = needs.get_need(svc, staff(town), unclaimed)
+    assert seen["state"] == "open" and seen["updates"][-1]["action"] == "escalate"

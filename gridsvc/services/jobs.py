@@ -7,6 +7,7 @@ is next due. Registering a job is one line at the bottom of this module::
     register("audit-purge", timedelta(days=1), _purge_audit)
 register("points-month-end", timedelta(days=1), _remind_zero_points)  # once a month, see points
 register("outbox-send", timedelta(minutes=5), _send_outbox)
+register("loop-escalate", timedelta(hours=1), _escalate)
 
 where the function takes the ``Services`` and the actor running the jobs (the command line's
 system actor, ``gridsvc.access.cli_principal``, recorded in the audit log), does its work in
@@ -202,8 +203,16 @@ def _send_outbox(services: Services, actor: Principal) -> str:
     return f"{send_pending(services, actor)} messages sent"
 
 
+def _escalate(services: Services, actor: Principal) -> str:
+    from gridsvc.services.loop.escalation import escalate
+
+    done = escalate(services, actor)
+    return f"{done['orders']} unanswered orders and {done['needs']} unclaimed needs escalated"
+
+
 # --- the jobs: one line each ------------------------------------------------------------------
 
 register("audit-purge", timedelta(days=1), _purge_audit)
 register("points-month-end", timedelta(days=1), _remind_zero_points)  # once a month, see points
 register("outbox-send", timedelta(minutes=5), _send_outbox)
+register("loop-escalate", timedelta(hours=1), _escalate)
