@@ -14,7 +14,7 @@ PORT ?= 5000
 # Browser assets (Leaflet, plugins) served under /vendor/, from the npm registry.
 ASSETS ?= $(or $(GRIDSVC_ASSETS_DIR),vendor)
 
-.PHONY: run test fuzz install system-deps lint bench load demo-files clean
+.PHONY: run test fuzz install system-deps lint bench bench-province load demo-files clean
 
 ## Install everything, create the embedded database, load the demo city and serve it.
 run: install
@@ -65,6 +65,14 @@ lint: install
 ## Benchmarks: figures printed as ratios against baselines measured in the same run.
 bench: install
 	$(BIN)/python bench/run.py --json bench/out/latest.json --markdown bench/out/latest.md
+
+## Province scale (issue 13 item 7; not in make test): the index on ~760,000 generated building
+## micro-grids and 10 million points (PROVINCE_SCALE=city PROVINCE_POINTS=1000000 for a smaller run).
+PROVINCE_SCALE ?= province
+PROVINCE_POINTS ?= 10000000
+bench-province: install
+	$(BIN)/python bench/run.py --province --no-postgis --province-scale $(PROVINCE_SCALE) --points $(PROVINCE_POINTS) \
+		--json bench/out/province.json --markdown bench/out/province.md
 
 ## Load test only: a fixed number of requests in a mix of callers, against the floor.
 load: install

@@ -120,6 +120,32 @@ def add_index_case(report: Report, case: Case, part: str, postgis: bool) -> Inde
     return index
 
 
+PROVINCE_POINTS = 10_000_000
+
+
+def province_run(scale: str, points: int, postgis: bool) -> Report:
+    """``--province`` (issue 13, item 7): the index part alone on a generated province's
+    building micro-grids (``generate_city(scale="province")``: 10x the city), in memory; the
+    generation's time and peak memory are given in a note."""
+    import resource
+
+    started = time.perf_counter()
+    load_average = os.getloadavg()[0]
+    case = make_case(scale, SEED, points)
+    generated_s = time.perf_counter() - started
+    report = Report(title=f"gridsvc province benchmark: {case.source}, {len(case.geoms):,} "
+                          f"building micro-grids, {points:,} uniform random points")
+    add_index_case(report, case, "index (province)", postgis)
+    report.notes.append(f"generating the province and its points took {generated_s:.0f} s; "
+                        f"this process's peak resident memory "
+                        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MB "
+                        f"(the generated city's records, the points and the baselines' "
+                        f"GeoDataFrames, not the service)")
+    report.notes.append(f"the run took {time.perf_counter() - started:.0f} s on "
+                        f"{os.cpu_count()} cores; load average at its start {load_average:.1f}")
+    return report
+
+
 def boundaries_run(path: Path, level: int | None, points: int, postgis: bool) -> Report:
     """``--boundaries``: the index part alone on the polygons of a boundary file."""
     started = time.perf_counter()
@@ -208,13 +234,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--level", type=int,
                         help="with --boundaries: the level to index [default: the deepest "
                              "level with polygons]")
-    parser.add_argument("--points", type=int, default=FULL.points,
-                        help="with --boundaries: uniform random points [default: %(default)s]")
+    parser.add_argument("--points", type=int,
+                        help="with --boundaries: uniform random points [default: 1,000,000]; "
+                             "with --province: [default: 10,000,000]")
+    parser.add_argument("--province", action="store_true",
+                        help="the index figures and agreement on a generated province "
+                             "(make bench-province)")
+    parser.add_argument("--province-scale", default="province",
+                        help="with --province: the demo scale to generate [default: "
+                             "%(default)s, ~760,000 building micro-grids; city for a 10x "
+                             "smaller run]")
     args = parser.parse_args(argv)
     only_load = args.only_load
     if args.boundaries:
-        return finish(boundaries_run(args.boundaries, args.level, args.points,
+        return finish(boundaries_run(args.boundaries, args.level, args.points or FULL.points,
                                      not args.no_postgis), args)
+    if args.province:
+        return finish(province_run(args.province_scale, args.points or PROVINCE_POINTS,
+                                   not args.no_postgis), args)
     report = run(QUICK if args.quick else FULL, postgis=not (args.no_postgis or only_load),
                  http=not (args.no_http or only_load), maps=not (args.no_maps or only_load),
                  load=not args.no_load, index=not only_load)

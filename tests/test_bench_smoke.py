@@ -224,3 +224,14 @@ def test_server_memory_reads_the_master_and_each_child() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_the_province_run_gives_the_index_figures_and_agreement() -> None:
+    """``bench/run.py --province`` (make bench-province) on the small scale: the index rows,
+    labelled, and both agreement checks, all agreeing."""
+    run = bench_module("run")
+    report = run.province_run("small", 3_000, postgis=False)
+    names = [f.name for f in report.figures if f.part == "index (province)"]
+    assert any(n.startswith("build") for n in names) and "single lookup + chain, median" in names
+    assert len(report.agreements) == 2 and report.agreement_ok
+    assert any("peak resident memory" in n for n in report.notes)

@@ -302,3 +302,18 @@ def test_organic_grids_follow_streets_tile_their_community_and_validate(
         assert gap == pytest.approx(parks, abs=1e-12)
     report = validate_records(organic.records, load_hierarchy()).report
     assert report.ok, format_report(report)
+
+
+def test_names_past_the_word_lists_stay_distinct() -> None:
+    """The province scale asks for more road, street and community names than the word
+    lists give: numbered variants follow, and a request that fits gets the plain names."""
+    from gridsvc.demo import names
+
+    rng = np.random.default_rng(1)
+    many = names.unique_names(rng, ["幸福", "阳光"], ["{}路", "{}街"], 9)
+    assert len(set(many)) == 9
+    assert {"幸福路", "阳光路", "幸福街", "阳光街", "幸福2路"} <= set(many)
+    few = names.unique_names(np.random.default_rng(1), ["幸福", "阳光"], ["{}路", "{}街"], 4)
+    assert sorted(few) == sorted(["幸福路", "阳光路", "幸福街", "阳光街"])
+    with pytest.raises(ValueError):
+        names.unique_names(rng, [], ["{}路"], 1)

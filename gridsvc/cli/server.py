@@ -27,7 +27,8 @@ from gridsvc.validation.text import format_report
 @click.option("--seed", default=1, show_default=True, help="Same seed, same city.")
 @click.option("--scale", type=click.Choice(list(SCALES)), default="small", show_default=True,
               help="small: 3 streets, 600 buildings; city: 40 streets, 77,000 buildings; "
-                   "district: 20 streets, 2,900 grids.")
+                   "district: 20 streets, 2,900 grids; province: 400 streets, 760,000 "
+                   "buildings (for make bench-province; use --no-load --out).")
 @click.option("--shape", type=click.Choice(SHAPES), default="rect", show_default=True,
               help="rect: straight streets, 4-5 vertices a cell; organic: streets traced with "
                    "~1,000 vertices a grid outline (grids then tile their communities).")

@@ -89,6 +89,9 @@ SCALES: dict[str, Scale] = {
     # ~2,900 grids: with organic cells, as many outlines of ~1,000 vertices as a province has
     # counties (the benchmark's high-vertex case)
     "district": Scale(streets=20, communities=200, cols=54, rows=54, buildings_per_grid=15),
+    # 10x the city (~760,000 building micro-grids): the province benchmark (make
+    # bench-province), generated in memory, not meant to be loaded into a database
+    "province": Scale(streets=400, communities=3500, cols=230, rows=224, buildings_per_grid=15),
 }
 
 

@@ -70,9 +70,17 @@ def unique_names(
 
     The second template is touched only when the first has used every word, so variants
     ("幸福东社区", "阳光小区二期") appear only when plain names run out.
+    Past what the words and templates give (the province scale), each template comes again
+    with a number after the word ("幸福2路"), so names stay distinct; the smaller scales never
+    get there and keep their names.
     """
     distinct = list(dict.fromkeys(words))
     capacity = len(distinct) * len(templates)
+    if n > capacity and distinct:
+        rounds = -(-n // capacity)
+        templates = [t.replace("{}", "{}" + (str(k + 1) if k else ""), 1)
+                     for k in range(rounds) for t in templates]
+        capacity = len(distinct) * len(templates)
     if n > capacity:
         raise ValueError(f"only {capacity} distinct names from {templates}, {n} asked for")
     names: list[str] = []
