@@ -158,7 +158,12 @@ def test_items_page_with_links_until_every_feature_is_read(client, admin):
     ("bbox=120,32,121,33&bbox-crs=http://www.opengis.net/def/crs/EPSG/0/4326", "bbox"),  # lat
     ("bbox=3542654,585612,3542206,585045&bbox-crs=EPSG:4549", "bbox"),  # min > max
     ("crs=EPSG:3857", "crs"), ("crs=http://www.opengis.net/def/crs/EPSG/0/4555", "crs"),
-    ("sortby=name", "sortby"), ("f=xml", "f"),
+    ("sortby=colour", "sortby"), ("f=xml", "f"), ("households=x", "households"),
+    ("filter=name ((", "filter"), ("filter=colour = 'red'", "filter"),
+    ("filter=households = 'three'", "filter"), ("filter=T_AFTER(name, '2020')", "filter"),
+    ("filter-lang=xml&filter=code='x'", "filter-lang"), ("filter={&filter-lang=cql2-json",
+                                                         "filter"),
+    ("filter-crs=EPSG:3857&filter=code='x'", "filter-crs"),
 ])
 def test_bad_item_queries_are_400_naming_the_parameter(client, admin, query, field):
     resp = client.get(f"/ogc/collections/grid/items?{query}", headers=admin)
@@ -591,3 +596,85 @@ def test_token_dependent_answers_are_never_stored_by_caches(client, admin):
         "private, no-store")
     for path in ("/ogc", "/ogc/conformance", "/ogc/api"):
         assert client.get(path).headers["Cache-Control"] == "no-cache", path
+
+
+# -- Part 3 (filtering), schema ----------------------------------------------------------------
+
+def found(client, admin, query: str, collection: str = "grid") -> list[str]:
+    from urllib.parse import quote
+
+    parts = [p.split("=", 1) for p in query.split("&")]
+    encoded = "&".join(f"{k}={quote(v)}" for k, v in parts)
+    resp = client.get(f"/ogc/collections/{collection}/items?{encoded}", headers=admin)
+    assert resp.status_code == 200, resp.get_json()
+    body = resp.get_json()
+    if "limit=" not in query:
+        assert body["numberMatched"] == len(body["features"])
+    return [f["id"] for f in body["features"]]
+
+
+def test_queryables_and_schema_say_the_real_types(client, admin):
+    grid = rels(client.get("/ogc/collections/grid", headers=admin).get_json())
+    assert urlsplit(grid["http://www.opengis.net/def/rel/ogc/1.0/queryables"]["href"]).path == (
+        "/ogc/collections/grid/queryables")
+    assert urlsplit(grid["describedby"]["href"]).path == "/ogc/collections/grid/schema"
+    resp = client.get("/ogc/collections/grid/queryables", headers=admin)
+    assert resp.mimetype == "application/schema+json"
+    props = resp.get_json()["properties"]
+    assert props["households"]["type"] == "integer" and props["name"]["type"] == "string"
+    assert props["geometry"]["format"] == "geometry-multipolygon"
+    schema = client.get("/ogc/collections/household/schema", headers=admin).get_json()
+    assert schema["properties"]["households"]["type"] == ["integer", "null"]
+    assert schema["properties"]["geometry"]["format"] == "geometry-point"
+    assert client.get("/ogc/collections/grid/schema").status_code == 401
+    assert client.get("/ogc/collections/nope/queryables", headers=admin).status_code == 404
+
+
+def test_simple_property_filters_with_wildcards(client, admin):
+    assert found(client, admin, f"parent_code={C2}") == [G3]
+    assert found(client, admin, f"code={G1}") == [G1]
+    assert found(client, admin, "name=阳光*") == [G1, G2]
+    assert found(client, admin, "name=*网格") == [G1, G2, G3]
+    assert found(client, admin, "name=阳光") == []  # no wildcard: the whole name
+    assert found(client, admin, f"code={G1.lower()}x*") == []  # case-sensitive
+
+
+def test_sortby_orders_and_keeps_paging_stable(client, admin):
+    assert found(client, admin, "sortby=-code") == [G3, G2, G1]
+    assert found(client, admin, "sortby=-parent_code,code") == [G3, G1, G2]
+    names = {f["id"]: f["properties"]["name"] for f in client.get(
+        "/ogc/collections/grid/items", headers=admin).get_json()["features"]}
+    assert found(client, admin, "sortby=+name") == sorted(names, key=names.get)
+    assert found(client, admin, "sortby=-name&limit=1&offset=1") == [
+        sorted(names, key=names.get, reverse=True)[1]]
+
+
+def test_cql2_text_and_json_filters(client, admin):
+    assert found(client, admin, f"filter=parent_code = '{C1}' AND name LIKE '阳光%'") == [G1, G2]
+    assert found(client, admin, f"filter=code IN ('{G1}', '{G3}')") == [G1, G3]
+    assert found(client, admin, f"filter=NOT code = '{G1}'") == [G2, G3]
+    assert found(client, admin, "filter=households IS NULL") == [G1, G2, G3]
+    assert found(client, admin, "filter=version BETWEEN 1 AND 1") == [G1, G2, G3]
+    assert found(client, admin, "filter=version > 1") == []
+    assert found(client, admin, "filter=name LIKE '%网_'") == [G1, G2, G3]
+    assert found(client, admin, f"filter=code LIKE '{G1[:-1]}_'") == [G1, G2]  # not G3
+    assert found(client, admin, "filter=S_INTERSECTS(geometry, BBOX(120.9041,32.0001,"
+                                "120.9059,32.0039))") == [G3]
+    assert found(client, admin, "filter=S_INTERSECTS(geometry, POLYGON((120.9001 32.0021, "
+                                "120.9029 32.0021, 120.9029 32.0039, 120.9001 32.0021)))"
+                 ) == [G2]
+    assert found(client, admin, "filter=S_WITHIN(geometry, BBOX(120.8,31.9,121,32.1)) AND "
+                                f"parent_code <> '{C2}'") == [G1, G2]
+    assert found(client, admin, "filter-crs=EPSG:4326&filter=S_INTERSECTS(geometry, "
+                                "BBOX(32.0001,120.9041,32.0039,120.9059))") == [G3]
+    cql_json = ('{"op": "=", "args": [{"property": "parent_code"}, "' + C2 + '"]}')
+    assert found(client, admin, f"filter-lang=cql2-json&filter={cql_json}") == [G3]
+    both = found(client, admin, "bbox=120.9001,32.0001,120.9059,32.0039&filter=S_INTERSECTS("
+                                "geometry, BBOX(120.9041,32.0001,120.9059,32.0039))")
+    assert both == [G3]
+
+
+def test_filters_keep_to_the_planners_subtree(client, settings):
+    c1 = bearer(settings, "planner", unit=C1)
+    assert found(client, c1, f"parent_code={C2}") == []
+    assert found(client, c1, "filter=code LIKE '%'") == [G1, G2]

@@ -37,7 +37,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from gridsvc.access import Principal
 from gridsvc.hierarchy import Level
 from gridsvc.io.records import BoundaryRecord
-from gridsvc.services import scope, unit_delete
+from gridsvc.services import ogc_filter, scope, unit_delete
 from gridsvc.services.boundaries import ImportOutcome, import_records
 from gridsvc.services.context import Services
 from gridsvc.services.editing import geometry_from_geojson
@@ -51,6 +51,7 @@ from gridsvc.services.errors import (
     VersionConflict,
     refuse_unknown,
 )
+from gridsvc.services.ogc_filter import Query
 from gridsvc.services.tree import UnitView, unit_props
 from gridsvc.spatial import ogc_crs
 from gridsvc.spatial.crs import CHINA_LONLAT_BOX, outside_china
@@ -138,6 +139,20 @@ def _projected(geom: BaseGeometry | None, crs: str) -> BaseGeometry | None:
         raise InvalidInput(str(exc), field="crs", supported=list(SUPPORTED_CRS)) from None
 
 
+def feature_schema(title: str, geometry: str) -> dict[str, Any]:
+    """The JSON Schema of a collection's features (``/collections/{id}/schema``)."""
+    text, nullable_text = {"type": "string"}, {"type": ["string", "null"]}
+    props: dict[str, Any] = {
+        "code": text | {"x-ogc-role": "id"}, "name": text, "level": {"type": "integer"},
+        "parent_code": nullable_text, "leader": nullable_text, "phone": nullable_text,
+        "households": {"type": ["integer", "null"]}, "address": nullable_text,
+        "version": {"type": "integer"},
+        "geometry": {"format": f"geometry-{geometry}", "x-ogc-role": "primary-geometry"},
+    }
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",
+            "title": title, "properties": props}
+
+
 def collection_level(svc: Services, collection_id: str) -> Level:
     for level in svc.hierarchy.levels:
         if level.key == collection_id:
@@ -189,10 +204,10 @@ def _views(rows: list[Any], svc: Services) -> list[UnitView]:
 def items(svc: Services, level: Level, *, viewer: Principal | None = None,
           bbox: tuple[float, float, float, float] | None = None,
           limit: int = DEFAULT_LIMIT, offset: int = 0, crs: str = CRS84,
-          bbox_crs: str = CRS84) -> FeaturePage:
-    """One page of a collection's features (ordered by code) in the viewer's subtree, their
-    geometry in ``crs``; ``bbox`` is in ``bbox_crs`` axis order. A limit above ``MAX_LIMIT``
-    is lowered to it."""
+          bbox_crs: str = CRS84, query: Query | None = None) -> FeaturePage:
+    """One page of a collection's features in the viewer's subtree, their geometry in
+    ``crs``; ``bbox`` is in ``bbox_crs`` axis order; ``query`` filters and sorts (Part 3,
+    ``ogc_filter``; by code without it). A limit above ``MAX_LIMIT`` is lowered to it."""
     if limit < 1:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIMIT}", field="limit")
     if offset < 0:
@@ -206,10 +221,16 @@ def items(svc: Services, level: Level, *, viewer: Principal | None = None,
             except ogc_crs.UnsupportedCrs as exc:
                 raise InvalidInput(str(exc), field="bbox") from None
             filters.append(q.bbox_filter(session, wgs84_box))
-        matched = session.scalar(select(func.count()).select_from(Unit).where(*filters)) or 0
-        stmt, _parent = q.with_parent_code()
+        stmt, parent = q.with_parent_code()
+        order = [Unit.code]
+        if query is not None:
+            filters += ogc_filter.conditions(session, parent, query)
+            order = ogc_filter.order_by(parent, query.sortby)
+        matched = session.scalar(
+            select(func.count()).select_from(Unit)
+            .outerjoin(parent, Unit.parent_id == parent.id).where(*filters)) or 0
         rows = session.execute(
-            stmt.where(*filters).order_by(Unit.code).limit(limit).offset(offset)).all()
+            stmt.where(*filters).order_by(*order).limit(limit).offset(offset)).all()
         views = _views([tuple(r) for r in rows], svc)
     return FeaturePage([in_crs(v, crs) for v in views], matched, limit, offset)
 

@@ -22,7 +22,18 @@ import shapely
 from geoalchemy2.shape import from_shape
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Boolean, ColumnElement, Select, and_, func, literal, select, text, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    func,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.functions import FunctionElement
@@ -109,6 +120,62 @@ def bbox_filter(session: Session, bbox: tuple[float, float, float, float]) -> Co
         "SELECT pkid FROM idx_units_geom WHERE xmin <= :maxx AND xmax >= :minx "
         "AND ymin <= :maxy AND ymax >= :miny"
     ).bindparams(minx=minx, miny=miny, maxx=maxx, maxy=maxy)
+    return and_(Unit.id.in_(candidates), exact)
+
+
+class _Like(FunctionElement[bool]):
+    """A case-sensitive pattern match (arguments: column, LIKE pattern with "/" escapes,
+    GLOB pattern); LIKE on PostgreSQL, GLOB on SQLite (whose LIKE ignores ASCII case)."""
+
+    type = Boolean()
+    name = "exact_like"
+    inherit_cache = True
+
+
+@compiles(_Like)
+def _like_pg(element: _Like, compiler: Any, **kw: Any) -> str:
+    column, pattern, _glob = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({column} LIKE {pattern} ESCAPE '/')"
+
+
+@compiles(_Like, "sqlite")
+def _like_glob(element: _Like, compiler: Any, **kw: Any) -> str:
+    column, _pattern, glob = (compiler.process(c, **kw) for c in element.clauses)
+    return f"({column} GLOB {glob})"
+
+
+def like_filter(column: Any, parts: Sequence[str | None]) -> ColumnElement[bool]:
+    """``column`` matches a pattern, case-sensitively on both backends: ``parts`` are None
+    (any run of characters), "" (exactly one character) or literal text."""
+    like, glob = [], []
+    for part in parts:
+        if part is None:
+            like.append("%")
+            glob.append("*")
+        elif part == "":
+            like.append("_")
+            glob.append("?")
+        else:
+            like.append(part.replace("/", "//").replace("%", "/%").replace("_", "/_"))
+            glob.append("".join(f"[{c}]" if c in "*?[" else c for c in part))
+    return _Like(column, literal("".join(like)), literal("".join(glob)))
+
+
+def spatial_filter(session: Session, relation: str, geom: BaseGeometry) -> ColumnElement[bool]:
+    """Units whose geometry ``relation`` (intersects, within, contains, disjoint) a wgs84
+    geometry; all but disjoint use each backend's spatial index."""
+    element = from_shape(geom, srid=SRID)
+    exact = {"intersects": func.ST_Intersects, "within": func.ST_Within,
+             "contains": func.ST_Contains, "disjoint": func.ST_Disjoint}[relation](
+        Unit.geom, element)
+    if relation == "disjoint" or session.get_bind().dialect.name != "sqlite":
+        return exact
+    minx, miny, maxx, maxy = geom.bounds
+    candidates = text(  # unique names: a query may hold more than one of these
+        "SELECT pkid FROM idx_units_geom WHERE xmin <= :maxx AND xmax >= :minx "
+        "AND ymin <= :maxy AND ymax >= :miny"
+    ).bindparams(*(bindparam(name, value, unique=True) for name, value in (
+        ("minx", minx), ("miny", miny), ("maxx", maxx), ("maxy", maxy))))
     return and_(Unit.id.in_(candidates), exact)
 
 

@@ -24,6 +24,7 @@ from flask import Blueprint, Response, abort, request, url_for
 from gridsvc.access import Permission
 from gridsvc.hierarchy import Level
 from gridsvc.services import ogc_features as ogc
+from gridsvc.services import ogc_filter
 from gridsvc.services.errors import InvalidInput
 from gridsvc.services.tree import UnitView
 from gridsvc.web import current_services
@@ -46,12 +47,27 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
     "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/queryables-query-parameters",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/filter",
+    "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf/features-filter",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-text",
+    "http://www.opengis.net/spec/cql2/1.0/conf/cql2-json",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-cql2",
+    "http://www.opengis.net/spec/cql2/1.0/conf/advanced-comparison-operators",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions",
+    "http://www.opengis.net/spec/cql2/1.0/conf/basic-spatial-functions-plus",
+    "http://www.opengis.net/spec/ogcapi-features-5/1.0/conf/schemas",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/create-replace-delete",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/update",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/optimistic-locking-etags",
     "http://www.opengis.net/spec/ogcapi-features-4/1.0/conf/features",
 ]
-ITEMS_PARAMS = {"f", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs"}
+FILTER_PARAMS = {"filter", "filter-lang", "filter-crs", "sortby"}
+SIMPLE_FILTERS = set(ogc_filter.TEXT) | set(ogc_filter.INTEGER)
+ITEMS_PARAMS = {"f", "limit", "offset", "bbox", "bbox-crs", "datetime", "crs",
+                *FILTER_PARAMS, *SIMPLE_FILTERS}
+SCHEMA_MEDIA = "application/schema+json"
 ITEM_PARAMS = {"f", "crs"}
 BODY_TYPES = {JSON, GEOJSON, MERGE_PATCH, ""}
 
@@ -199,6 +215,12 @@ def _collection(info: ogc.CollectionInfo) -> dict[str, Any]:
                   f"{key} features"),
             _link(_url("ogc.items", "html", collection_id=key), "items", HTML,
                   f"{key} features as HTML"),
+            _link(_url("ogc.queryables", None, collection_id=key), OGC_REL + "queryables",
+                  SCHEMA_MEDIA, f"what {key} features can be filtered by"),
+            _link(_url("ogc.schema", None, collection_id=key), "describedby", SCHEMA_MEDIA,
+                  f"the schema of {key} features"),
+            _link(_url("ogc.schema", None, collection_id=key), OGC_REL + "schema",
+                  SCHEMA_MEDIA, f"the schema of {key} features"),
         ],
     }
     if info.bbox is not None:
@@ -295,9 +317,15 @@ def items(collection_id: str) -> Response:
     _refuse_unknown_args(ITEMS_PARAMS, "items")
     crs = _crs_arg()
     bbox_crs = ogc.crs_of(request.args.get("bbox-crs"), "bbox-crs")
+    query = ogc_filter.Query(
+        properties={k: v for k, v in request.args.items() if k in SIMPLE_FILTERS},
+        filter=request.args.get("filter"),
+        filter_lang=request.args.get("filter-lang", "cql2-text").strip().lower(),
+        filter_crs=ogc.crs_of(request.args.get("filter-crs"), "filter-crs"),
+        sortby=request.args.get("sortby"))
     page = ogc.items(svc, level, viewer=viewer, bbox=_bbox(bbox_crs), bbox_crs=bbox_crs,
                      crs=crs, limit=int_arg("limit", ogc.DEFAULT_LIMIT),
-                     offset=int_arg("offset", 0))
+                     offset=int_arg("offset", 0), query=query)
     data = {
         "type": "FeatureCollection",
         "timeStamp": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
@@ -313,6 +341,31 @@ def items(collection_id: str) -> Response:
                           f"{page.offset + len(page.items)} of {page.matched}")
     return _with_crs(_respond(data, GEOJSON, f"{level.name} ({level.key})",
                               body + html.table(header, rows)), crs)
+
+
+@bp.get("/collections/<collection_id>/queryables")
+def queryables(collection_id: str) -> Response:
+    """Part 3: the properties ``filter`` and the simple filters may name (JSON Schema)."""
+    require(Permission.READ_UNITS)
+    level = ogc.collection_level(current_services(), collection_id)
+    data = ogc_filter.queryables_schema(f"{level.name} ({level.key})", _geometry_kind(level))
+    data["$id"] = _url("ogc.queryables", None, collection_id=level.key)
+    return json_response(data, mimetype=SCHEMA_MEDIA)
+
+
+@bp.get("/collections/<collection_id>/schema")
+def schema(collection_id: str) -> Response:
+    """Part 5: the features' properties with their real types (GDAL reads field types from
+    it instead of guessing from the first page)."""
+    require(Permission.READ_UNITS)
+    level = ogc.collection_level(current_services(), collection_id)
+    data = ogc.feature_schema(f"{level.name} ({level.key})", _geometry_kind(level))
+    data["$id"] = _url("ogc.schema", None, collection_id=level.key)
+    return json_response(data, mimetype=SCHEMA_MEDIA)
+
+
+def _geometry_kind(level: Level) -> str:
+    return "point" if level.geometry == "point" else "multipolygon"
 
 
 @bp.get("/collections/<collection_id>/items/<feature_id>")

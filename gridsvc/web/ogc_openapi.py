@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from gridsvc.services.ogc_features import CRS84, DEFAULT_LIMIT, MAX_LIMIT, PROPERTIES, SUPPORTED_CRS
+from gridsvc.services.ogc_filter import INTEGER, TEXT
 from gridsvc.web.openapi_edge import add_edge_answers
 
 OPENAPI_MEDIA = "application/vnd.oai.openapi+json;version=3.0"
@@ -16,6 +17,7 @@ JSON = "application/json"
 HTML = "text/html"
 PROBLEM = "application/problem+json"
 MERGE_PATCH = "application/merge-patch+json"
+SCHEMA_MEDIA = "application/schema+json"
 
 
 def _ref(kind: str, name: str) -> dict[str, str]:
@@ -86,6 +88,14 @@ def ogc_openapi_document(server_url: str, collection_ids: list[str]) -> dict[str
     crs_header = {"Content-Crs": {"description": "the CRS of the geometry, as <uri>",
                                   "schema": {"type": "string"}}}
     etag = {"ETag": {"schema": {"type": "string"}}, **crs_header}
+    simple_filters = [{"name": key, "in": "query", "required": False,
+                       "description": "features whose property equals this (* matches any "
+                                      "run of characters)" if key in TEXT else
+                                      "features whose property equals this",
+                       "schema": {"type": "string"} if key in TEXT else {"type": "integer"}}
+                      for key in (*TEXT, *INTEGER)]
+    json_schema = {"description": "a JSON Schema", "content": {
+        SCHEMA_MEDIA: {"schema": {"type": "object"}}}}
     read: dict[str, Any] = {"security": [{"bearer": []}, {"basic": []}]}
     feature_body = {"required": True, "content": {
         GEOJSON: {"schema": _ref("schemas", "FeatureIn")},
@@ -134,6 +144,21 @@ def ogc_openapi_document(server_url: str, collection_ids: list[str]) -> dict[str
                         {"name": "bbox-crs", "in": "query", "required": False,
                          "description": "the CRS of bbox (its axis order)",
                          "schema": crs_values}, crs_param,
+                        *simple_filters,
+                        {"name": "filter", "in": "query", "required": False,
+                         "description": "CQL2 (text or JSON, see filter-lang): comparisons, "
+                                        "LIKE, BETWEEN, IN, IS NULL, S_INTERSECTS/S_WITHIN/"
+                                        "S_CONTAINS/S_DISJOINT with a BBOX or a geometry",
+                         "schema": {"type": "string"}},
+                        {"name": "filter-lang", "in": "query", "required": False,
+                         "schema": {"type": "string", "enum": ["cql2-text", "cql2-json"],
+                                    "default": "cql2-text"}},
+                        {"name": "filter-crs", "in": "query", "required": False,
+                         "description": "the CRS of the filter's geometries",
+                         "schema": crs_values},
+                        {"name": "sortby", "in": "query", "required": False,
+                         "description": "queryables, comma-separated, - for descending",
+                         "schema": {"type": "string"}},
                         {"name": "datetime", "in": "query", "required": False,
                          "description": "accepted and ignored: units carry no time",
                          "schema": {"type": "string"}}],
@@ -148,6 +173,14 @@ def ogc_openapi_document(server_url: str, collection_ids: list[str]) -> dict[str
                          **etag, "Location": {"schema": {"type": "string"}}}},
                          **_errors(400, 401, 403, 404, 409, 415, 422)}},
         },
+        "/collections/{collectionId}/queryables": {"get": {
+            "summary": "What the collection's features can be filtered by (Part 3)", **read,
+            "operationId": "getQueryables", "parameters": [collection_id],
+            "responses": {"200": json_schema, **_errors(401, 403, 404)}}},
+        "/collections/{collectionId}/schema": {"get": {
+            "summary": "The features' properties and their types (Part 5)", **read,
+            "operationId": "getSchema", "parameters": [collection_id],
+            "responses": {"200": json_schema, **_errors(401, 403, 404)}}},
         "/collections/{collectionId}/items/{featureId}": {
             "get": {"summary": "One feature", **read, "operationId": "getFeature",
                     "parameters": [collection_id, feature_id, f_param, crs_param],
@@ -191,8 +224,8 @@ def ogc_openapi_document(server_url: str, collection_ids: list[str]) -> dict[str
         "openapi": "3.0.3",
         "info": {"title": "gridsvc OGC API - Features", "version": "1.0.0",
                  "description": "The organisation tree as OGC API - Features (Part 1 core, "
-                                "GeoJSON, HTML; Part 2 CRS; Part 4 create, replace, update, "
-                                "delete). "
+                                "GeoJSON, HTML; Part 2 CRS; Part 3 filtering; Part 4 create, "
+                                "replace, update, delete). "
                                 "Features are units, ids their codes; one collection per "
                                 "hierarchy level. Reads and writes need a bearer token and "
                                 "are limited to its subtree."},
