@@ -39,9 +39,12 @@ from gridsvc.validation.text import format_report
 @click.option("--members/--no-members", default=None,
               help="Also register a made-up roster, about 3 members a building "
                    "[default: on for small, off for city].")
+@click.option("--needs", "need_count", type=int, default=None,
+              help="Also order this many made-up needs and run them through the service "
+                   "loop (needs members) [default: 200 for small, 0 otherwise].")
 @audited("demo")
 def demo(seed: int, scale: str, shape: str, out: Path | None, load: bool,
-         members: bool | None) -> None:
+         members: bool | None, need_count: int | None) -> None:
     """Generate a demo city (deterministic from --seed) and load it."""
     click.echo(f"generating the {scale} {shape} demo city (seed {seed}) ...", err=True)
     city = generate_city(seed=seed, scale=scale, shape=shape)
@@ -67,6 +70,11 @@ def demo(seed: int, scale: str, shape: str, out: Path | None, load: bool,
             roster = write_roster(demo_roster(city, seed), Path(folder) / "demo-roster.csv")
             counts = import_members(svc, roster, progress=Progress())["counts"]
         click.echo("demo members: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    need_count = (200 if scale == "small" else 0) if need_count is None else need_count
+    if need_count > 0:
+        from gridsvc.demo.loop import seed_needs, summary
+
+        click.echo(f"demo needs: {summary(seed_needs(svc, seed, need_count))}")
     community = next(r.code for r in city.records if r.level == 2)
     path = demo_tokens(svc, community)
     click.echo(f"demo tokens (admin; planner and staff of community {community}; a member) "
