@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import tempfile
 import time
@@ -153,7 +154,9 @@ class GunicornServer(BaseApplication):
     The master builds the app, warms the spatial index and the gazetteer
     (``Services.warm``), and closes its database connections; each worker then starts with
     both in memory, shared copy-on-write, and drops any pooled connection it inherited
-    (``post_fork``). Workers still rebuild on their own when a stored revision moves.
+    (``post_fork``). The master freezes what it built (``gc.freeze``) so that the workers'
+    garbage collector leaves those pages unwritten. Workers still rebuild on their own when a
+    stored revision moves.
     """
 
     def __init__(self, options: ServeOptions, make_app: Callable[[], Any]) -> None:
@@ -173,6 +176,11 @@ class GunicornServer(BaseApplication):
         try:
             started = time.perf_counter()
             self.services.warm()
+            # the objects built so far are the workers' shared picture: out of the cyclic
+            # garbage collector's reach, whose passes in a worker would otherwise write to
+            # (and so copy) every page holding them
+            gc.collect()
+            gc.freeze()
             click.echo(f"index and gazetteer ready in {time.perf_counter() - started:.1f} s",
                        err=True)
         except Exception as exc:  # e.g. no schema yet: workers build on first use instead
