@@ -85,6 +85,7 @@ def loop_city(settings: Settings, tmp_path: Path) -> LoopCity:
 LOOP_CALLS = [
     ("post", "/api/v1/needs", {"json": {}}),  # 400: no kind
     ("get", "/api/v1/needs", {}),
+    ("get", "/api/v1/needs/figures", {}),
     ("get", "/api/v1/needs/1", {}),  # 404 from here on: nothing stored
     ("post", "/api/v1/needs/1/actions/claim", {"json": {}}),
     ("post", "/api/v1/needs/1/reroute", {"json": {"reason": "x"}}),

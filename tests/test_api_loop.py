@@ -72,6 +72,14 @@ def test_the_loop_over_http(db, settings, tmp_path):
             rated = client.post(f"{url}/ratings", headers=who, json={"rating": "满意"})
             assert rated.status_code == 201, rated.get_json()
         assert rated.get_json()["final"] and rated.get_json()["weighted"] == 1.0
+        shown = client.get(f"/api/v1/needs/figures?unit={town.community.code}",
+                           headers=staff).get_json()
+        assert shown["needs"] == 1 and shown["resolved_rate"] == 1.0
+        assert shown["claimed_rate"] == 1.0 and shown["service_hours"] == 1.5
+        assert shown["service_rate"] == 1 / 4  # one of the four members living there served
+        assert shown["satisfaction"] == 1.0 and "王阿姨" not in str(shown)
+        assert client.get(f"/api/v1/needs/figures?unit={town.other_community.code}",
+                          headers=staff).status_code == 404  # outside the subtree
         mine = client.get(f"/api/v1/points/member/{town.unit_member}", headers=unit_member)
         assert mine.get_json()["year"]["points"] == 2  # served, rated well
         # month end: the members without points are reminded (the job's work)

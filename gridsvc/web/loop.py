@@ -9,7 +9,16 @@ from typing import Any
 from flask import Blueprint, Response, request
 
 from gridsvc.services.errors import InvalidInput
-from gridsvc.services.loop import needs, outbox, points, posts, ratings, residents, workflow
+from gridsvc.services.loop import (
+    figures,
+    needs,
+    outbox,
+    points,
+    posts,
+    ratings,
+    residents,
+    workflow,
+)
 from gridsvc.web import current_services
 from gridsvc.web.audit import personal_read, set_target
 from gridsvc.web.auth import current_principal
@@ -41,6 +50,12 @@ def list_needs() -> Response:
         current_services(), current_principal(), community=text_arg("community"),
         state=text_arg("state"), kind=text_arg("kind"), limit=int_arg("limit", 50),
         offset=int_arg("offset", 0)))
+
+
+@bp.get("/needs/figures")
+def need_figures() -> Response:
+    return json_response(figures.figures(current_services(), current_principal(),
+                                         text_arg("unit")))
 
 
 @bp.get("/needs/<int:need_id>")

@@ -149,6 +149,14 @@ PATHS: dict[str, Any] = {
                            _param("kind", "Only this kind", {"enum": [k.value for k in NeedKind]}),
                            *PAGE]),
     },
+    "/api/v1/needs/figures": {
+        "get": _op("The loop's figures for a subtree: needs by kind and state, claimed and "
+                   "resolved rates, median hours to claim and to resolve, service hours, "
+                   "service rate of reported members, satisfaction (counts only)",
+                   "needFigures", {**ANY_OK, **COMMON},
+                   params=[_param("unit", "The unit at the root (default: the city, for "
+                                  "city-wide tokens)", {"type": "string"})]),
+    },
     "/api/v1/needs/{need_id}": {
         "get": _op("One need as the caller may see it (a need that does not exist for the "
                    "caller is 404)", "getNeed", {**NEED_OK, **COMMON}, params=[NEED_ID]),
