@@ -179,3 +179,64 @@ def test_owslib_reads_creates_updates_and_deletes(live_server, svc, settings, ow
     del api.headers["If-Match"]
     assert refused(lambda: api.collection_item("grid", NEW))["status"] == 404
     assert [f["id"] for f in api.collection_items("grid")["features"]] == [G1, G2, G3]
+
+
+GEOPANDAS_SCRIPT = """
+import json, sys
+import geopandas, pyogrio
+url, crs = sys.argv[1], sys.argv[2] or None
+out = {"layers": [name for name, _kind in pyogrio.list_layers(url)], "read": {}}
+for key in sys.argv[3:]:
+    frame = geopandas.read_file(url, layer=key, **({"CRS": crs} if crs else {}))
+    out["read"][key] = {
+        "codes": sorted(frame["code"]), "dtypes": {c: str(t) for c, t in frame.dtypes.items()},
+        "epsg": frame.crs.to_epsg() if frame.crs is not None else None,
+        "crs": frame.crs.to_string() if frame.crs is not None else None,
+        "kinds": sorted(set(frame.geom_type)), "first": list(frame.geometry.iloc[0].coords[0])
+        if frame.geom_type.iloc[0] == "Point" else None}
+print(json.dumps(out))
+"""
+
+
+def geopandas_read(url: str, token: str, layers: list[str], crs: str = "") -> dict:
+    """geopandas.read_file("OAPIF:...") in a child process of the venv's Python (pyogrio keeps
+    the GIL while GDAL waits for the answer, so the live server's thread in this process
+    could not answer), the token as GDAL_HTTP_AUTH=BEARER (new GDAL's OAPIF driver ignores
+    GDAL_HTTP_HEADERS)."""
+    import os
+    import sys
+
+    env = os.environ | {"GDAL_HTTP_AUTH": "BEARER", "GDAL_HTTP_BEARER": token,
+                        "GDAL_HTTP_TIMEOUT": "60"}
+    done = subprocess.run([sys.executable, "-c", GEOPANDAS_SCRIPT, url, crs, *layers],
+                          capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_geopandas_reads_every_collection_with_counts_and_types(live_server, svc, settings,
+                                                                requests_seen):
+    assert import_records(svc, city().records).stored
+    codes = stored_codes(svc)
+    token = bearer(settings, "admin")["Authorization"].split()[1]
+    out = geopandas_read("OAPIF:" + live_server.url("/ogc"), token, LEVELS)
+    assert out["layers"] == LEVELS
+    for level, key in enumerate(LEVELS, start=1):
+        read = out["read"][key]
+        assert set(read["codes"]) == codes[level], key
+        assert read["dtypes"]["households"].lower().startswith("int"), (key, read["dtypes"])
+        assert read["dtypes"]["version"].lower().startswith("int"), read["dtypes"]
+        assert read["crs"] in ("OGC:CRS84", "EPSG:4326"), read
+        assert read["kinds"] == ["Point" if key == "household" else "MultiPolygon"], key
+    assert any("crs=" in p for p in requests_seen)  # new GDAL sends crs: it must be served
+
+
+def test_geopandas_reads_a_gauss_kruger_zone(live_server, svc, settings):
+    assert import_records(svc, ogc_records()).stored
+    token = bearer(settings, "admin")["Authorization"].split()[1]
+    out = geopandas_read("OAPIF:" + live_server.url("/ogc"), token, ["household"],
+                         crs="EPSG:4549")
+    read = out["read"]["household"]
+    assert read["epsg"] == 4549
+    easting, northing = read["first"]
+    assert 5e5 < easting < 6e5 and 3.5e6 < northing < 3.6e6  # x, y as GIS software holds them
