@@ -99,4 +99,5 @@ LOOP_CALLS = [
     ("delete", "/api/v1/post-claims/1", {}),
     ("post", "/api/v1/residents", {"json": {"name": "x", "phone": "1"}}),
     ("get", "/api/v1/outbox", {}),
+    ("get", "/api/v1/work-orgs/999/service-report", {}),
 ]

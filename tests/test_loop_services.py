@@ -155,6 +155,30 @@ def test_work_unit_takes_and_rates(db, town):
     assert ratings.ratings(svc, staff(town), need_id)["items"][0]["party"] == "resident"
     mine = ratings.ratings(svc, unit, need_id)
     assert [i["party"] for i in mine["items"]] == ["work_unit"]
+    # the unit's report: hours and scores of its own members, never who was served
+    from gridsvc.services.loop.reports import service_report
+
+    report = service_report(svc, unit, town.work_org, 2026)
+    row = next(r for r in report["members"] if r["member_id"] == town.unit_member)
+    assert row == {"member_id": town.unit_member, "name": "党员3", "services": 1,
+                   "hours": 1.0, "satisfaction": 1.0, "talk": False}
+    assert report["talk_list"] == [] and "王阿姨" not in str(report)
+    with pytest.raises(NotFound):
+        service_report(svc, unit_secretary(town.work_org + 1), town.work_org)
+    # a second service rated 不满意 by all three: yearly 50% puts the member on the talk list
+    second = to_open(town, order_need(town)["id"])["id"]
+    m = member(town.unit_member)
+    workflow.act(svc, m, second, "claim")
+    workflow.act(svc, m, second, "start")
+    workflow.act(svc, m, second, "record", {"hours": 2, "summary": "x",
+                                            "started_at": "2026-12-02T09:00:00Z"})
+    workflow.act(svc, staff(town), second, "close", {"outcome": "unresolved"})
+    for who in (resident(town), staff(town), unit):
+        ratings.rate(svc, who, second, {"rating": "不满意"})
+    report = service_report(svc, unit, town.work_org, 2026)
+    row = next(r for r in report["members"] if r["member_id"] == town.unit_member)
+    assert row["services"] == 2 and row["satisfaction"] == 0.5 and row["talk"]
+    assert report["talk_list"] == [town.unit_member]
     # points: the member +1 service +1 rated well, the organisation +1
     assert points.balance(svc, ADMIN, "member", town.unit_member)["year"]["points"] == 2
     assert points.balance(svc, unit, "work_org", town.work_org)["year"]["points"] == 1

@@ -16,6 +16,7 @@ from gridsvc.services.loop import (
     points,
     posts,
     ratings,
+    reports,
     residents,
     workflow,
 )
@@ -102,6 +103,15 @@ def choose_example(record_id: int) -> Response:
 def balance(kind: str, subject_id: int) -> Response:
     return json_response(points.balance(current_services(), current_principal(), kind,
                                         subject_id))
+
+
+@bp.get("/work-orgs/<int:org_id>/service-report")
+def service_report(org_id: int) -> Response:
+    year = int_arg("year", 0)
+    if year and not 2000 <= year <= 2100:
+        raise InvalidInput("year must be 2000..2100", field="year")
+    return json_response(reports.service_report(current_services(), current_principal(),
+                                                org_id, year or None))
 
 
 @bp.post("/posts")

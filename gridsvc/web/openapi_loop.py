@@ -192,6 +192,14 @@ PATHS: dict[str, Any] = {
                                   {"enum": ["member", "work_org"]}, where="path"),
                            _param("subject_id", "Its id", ID, where="path")]),
     },
+    "/api/v1/work-orgs/{org_id}/service-report": {
+        "get": _op("A work unit's service report: per member services, hours and yearly "
+                   "satisfaction, and the talk list (约谈, below 70%); never who was served",
+                   "workOrgServiceReport", {**ANY_OK, **COMMON},
+                   params=[_param("org_id", "The organisation's id", ID, where="path"),
+                           _param("year", "The year (default: this year)",
+                                  {"type": "integer", "minimum": 2000, "maximum": 2100})]),
+    },
     "/api/v1/posts": {
         "post": _op("Staff open a service post (服务岗位) in a community", "openPost",
                     {**CREATED, **COMMON, "403": REFUSED["403"]}, body="PostInput"),
