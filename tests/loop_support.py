@@ -92,6 +92,8 @@ LOOP_CALLS = [
     ("post", "/api/v1/needs/1/ratings", {"json": {"rating": "满意"}}),
     ("get", "/api/v1/needs/1/ratings", {}),
     ("post", "/api/v1/records/1/example", {}),
+    ("post", "/api/v1/records/1/corrections", {"json": {"reason": "x"}}),
+    ("post", "/api/v1/record-corrections/1/approve", {}),
     ("get", "/api/v1/points/member/1", {}),
     ("post", "/api/v1/posts", {"json": {}}),
     ("get", "/api/v1/posts?community=nope", {}),

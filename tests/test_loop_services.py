@@ -374,3 +374,35 @@ def test_overdue_orders_and_unclaimed_needs_are_escalated_once(db, town):
     # the staff see the escalation in the need's updates; its state is unchanged
     seen = needs.get_need(svc, staff(town), unclaimed)
     assert seen["state"] == "open" and seen["updates"][-1]["action"] == "escalate"
+
+
+def test_hours_are_corrected_only_through_staff_approval(db, town):
+    from gridsvc.services.loop import records
+    from gridsvc.storage.loop_models import ServiceRecord
+
+    svc = town.svc
+    need_id = to_open(town, order_need(town)["id"])["id"]
+    m = member(town.members[0])
+    workflow.act(svc, m, need_id, "claim")
+    workflow.act(svc, m, need_id, "start")
+    workflow.act(svc, m, need_id, "record", {"hours": 1, "summary": "x",
+                                             "started_at": "2026-12-02T09:00:00Z"})
+    with db.session() as s:
+        record_id = s.scalar(select(ServiceRecord.id))
+    with pytest.raises(NotFound):  # not the taker, not staff
+        records.request_correction(svc, member(town.members[1]), record_id,
+                                   {"hours": 3, "reason": "x"})
+    asked = records.request_correction(svc, m, record_id, {"hours": 3, "reason": "漏记"})
+    with pytest.raises(Conflict):  # one open request at a time
+        records.request_correction(svc, m, record_id, {"hours": 4, "reason": "again"})
+    with db.session() as s:
+        assert s.get(ServiceRecord, record_id).hours == 1  # unchanged until approved
+    with pytest.raises(Forbidden):  # the taker does not approve their own hours
+        records.decide_correction(svc, m, asked["id"], "approve")
+    assert records.decide_correction(svc, staff(town), asked["id"], "approve")["hours"] == 3
+    with pytest.raises(Conflict):
+        records.decide_correction(svc, staff(town), asked["id"], "reject")
+    second = records.request_correction(svc, m, record_id, {"hours": 9, "reason": "x"})
+    records.decide_correction(svc, staff(town), second["id"], "reject")
+    with db.session() as s:
+        assert s.get(ServiceRecord, record_id).hours == 3

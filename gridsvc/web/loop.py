@@ -16,6 +16,7 @@ from gridsvc.services.loop import (
     points,
     posts,
     ratings,
+    records,
     reports,
     residents,
     workflow,
@@ -97,6 +98,20 @@ def choose_example(record_id: int) -> Response:
     set_target(f"record:{record_id}")
     return json_response(points.choose_example(current_services(), current_principal(),
                                                record_id))
+
+
+@bp.post("/records/<int:record_id>/corrections")
+def request_correction(record_id: int) -> Response:
+    set_target(f"record:{record_id}")
+    return json_response(records.request_correction(
+        current_services(), current_principal(), record_id, _body()), status=201)
+
+
+@bp.post("/record-corrections/<int:correction_id>/<decision>")
+def decide_correction(correction_id: int, decision: str) -> Response:
+    set_target(f"record-correction:{correction_id}")
+    return json_response(records.decide_correction(
+        current_services(), current_principal(), correction_id, decision))
 
 
 @bp.get("/points/<kind>/<int:subject_id>")

@@ -185,6 +185,20 @@ PATHS: dict[str, Any] = {
                     "chooseExample", {**ANY_OK, **COMMON},
                     params=[_param("record_id", "The record's id", ID, where="path")]),
     },
+    "/api/v1/records/{record_id}/corrections": {
+        "post": _op("Request a correction of a record's hours (the taker or staff); staff "
+                    "approve it", "requestCorrection", {**CREATED, **COMMON, "409":
+                                                         REFUSED["409"]},
+                    params=[_param("record_id", "The record's id", ID, where="path")],
+                    body="NeedAction"),
+    },
+    "/api/v1/record-corrections/{correction_id}/{decision}": {
+        "post": _op("Staff approve (the record takes the corrected hours) or reject a "
+                    "correction", "decideCorrection", {**ANY_OK, **COMMON, **REFUSED},
+                    params=[_param("correction_id", "The correction's id", ID, where="path"),
+                            _param("decision", "approve or reject",
+                                   {"enum": ["approve", "reject"]}, where="path")]),
+    },
     "/api/v1/points/{kind}/{subject_id}": {
         "get": _op("Points of a member or work-unit organisation: week, month, quarter, year "
                    "and the year's entries", "pointsBalance", {**ANY_OK, **COMMON},
