@@ -4,7 +4,8 @@ SHELL := /bin/bash
 
 PG_MAJOR ?= 15
 APT_PACKAGES := python3 python3-venv postgresql-$(PG_MAJOR) postgresql-$(PG_MAJOR)-postgis-3 \
-	libsqlite3-mod-spatialite gdal-bin chromium chromium-driver wrk fonts-wqy-microhei
+	libsqlite3-mod-spatialite gdal-bin chromium chromium-driver wrk fonts-wqy-microhei \
+	python3-qgis qgis-providers
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin

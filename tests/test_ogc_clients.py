@@ -1,7 +1,12 @@
 """OGC API - Features with real clients against the app on a live 127.0.0.1 server, on both
-databases: GDAL's OAPIF driver (Debian's ogrinfo, the token in GDAL_HTTP_HEADERS) reads every
-collection and every feature of the demo city, paging; OWSLib reads, creates, updates and
-deletes a grid, and an invalid edit comes back as a problem document with nothing stored."""
+databases: GDAL's OAPIF driver (Debian's ogrinfo 3.6, the token in GDAL_HTTP_HEADERS) reads every
+collection and every feature of the demo city, paging; geopandas/pyogrio (the venv's GDAL
+3.12, GDAL_HTTP_AUTH=BEARER) reads every collection with counts and types right, and in a
+Gauss-Krüger zone; QGIS 3.22 headless (Debian's python3-qgis) reads every layer through Basic
+authentication, an admin and a planner connection in one process each seeing their own
+features, and reprojects to a Gauss-Krüger zone where the server puts it; OWSLib reads,
+creates, updates and deletes a grid, and an invalid edit comes back as a problem document with
+nothing stored."""
 
 from __future__ import annotations
 
@@ -240,3 +245,77 @@ def test_geopandas_reads_a_gauss_kruger_zone(live_server, svc, settings):
     assert read["epsg"] == 4549
     easting, northing = read["first"]
     assert 5e5 < easting < 6e5 and 3.5e6 < northing < 3.6e6  # x, y as GIS software holds them
+
+
+QGIS_PYTHON = "/usr/bin/python3"
+
+
+def qgis_read(url: str, connections: dict[str, str], levels: list[str],
+              srsname: str = "") -> dict:
+    """What Debian's QGIS 3.22 (python3-qgis, headless) reads: tests/qgis_client.py in a
+    child process of the system Python, with a private HOME (its profile, auth database and
+    network cache)."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    probe = subprocess.run([QGIS_PYTHON, "-c", "import qgis.core"], capture_output=True,
+                           check=False)
+    if probe.returncode != 0:
+        pytest.fail("QGIS's Python bindings are missing: install the Debian packages "
+                    "python3-qgis and qgis-providers (`make install`)", pytrace=False)
+    script = Path(__file__).with_name("qgis_client.py")
+    with tempfile.TemporaryDirectory() as home:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL"))}
+        env |= {"HOME": home, "QT_QPA_PLATFORM": "offscreen", "XDG_RUNTIME_DIR": home}
+        done = subprocess.run([QGIS_PYTHON, str(script), url, json.dumps(
+            {"connections": connections, "levels": levels, "srsname": srsname})],
+            capture_output=True, text=True, timeout=600, env=env, check=False)
+    assert done.returncode == 0, (done.stdout[-2000:], done.stderr[-3000:])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_qgis_reads_every_layer_with_basic_auth_per_connection(live_server, svc, settings):
+    assert import_records(svc, city().records).stored
+    codes = stored_codes(svc)
+    with svc.db.session() as s:
+        [community] = s.scalars(select(Unit.code).where(Unit.level == 2).order_by(
+            Unit.code).limit(1)).all()
+        below = {level: {c for c, in s.execute(select(Unit.code).where(
+            Unit.level == level, Unit.path.like(f"%/{community}/%")))} for level in range(1, 6)}
+    admin = bearer(settings, "admin")["Authorization"].split()[1]
+    planner = bearer(settings, "planner", unit=community)["Authorization"].split()[1]
+    out = qgis_read(live_server.url("/ogc"), {"admin": admin, "planner": planner}, LEVELS)
+    for level, key in enumerate(LEVELS, start=1):
+        seen = out["admin"][key]
+        assert seen["valid"], seen
+        assert seen["count"] == seen["read"] == len(codes[level]), (key, seen["count"])
+        assert set(seen["codes"]) == codes[level]
+        assert seen["fields"]["households"].lower().startswith("int"), seen["fields"]
+        mine = out["planner"][key]
+        assert mine["valid"] and set(mine["codes"]) == below[level], (key, mine.get("count"))
+        assert mine["count"] == mine["read"] == len(below[level]), key
+    with svc.db.session() as s:
+        names = sorted(s.scalars(select(Unit.name).where(Unit.level == 3)))
+    assert out["admin"]["grid"]["names"] == names  # Chinese names intact
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in n) for n in names)
+
+
+def test_qgis_reprojects_to_a_gauss_kruger_zone_as_the_server_does(live_server, svc,
+                                                                     settings):
+    """QGIS 3.22's OAPIF provider reads CRS84 only (it sends no crs) and reprojects on the fly;
+    in a project in EPSG:4549 a household sits where the server's crs=EPSG:4549 puts it."""
+    from urllib.request import Request, urlopen
+
+    assert import_records(svc, ogc_records()).stored
+    admin = bearer(settings, "admin")
+    out = qgis_read(live_server.url("/ogc"), {"admin": admin["Authorization"].split()[1]},
+                    ["household", "grid"], srsname="EPSG:4549")
+    house = out["admin"]["household"]
+    assert house["valid"] and house["count"] == 1 and house["crs"] == "EPSG:4326", house
+    with urlopen(Request(live_server.url(f"/ogc/collections/household/items/{H1}"
+                                         "?crs=EPSG:4549"), headers=admin), timeout=30) as r:
+        north, east = json.load(r)["geometry"]["coordinates"]
+    x, y = house["projected"]
+    assert abs(x - east) < 0.05 and abs(y - north) < 0.05, (x, y, east, north)
+    assert out["admin"]["grid"]["count"] == 3
