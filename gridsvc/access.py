@@ -19,10 +19,14 @@ unit      the secretary of a work-unit Party organisation: accepts or declines t
 public    no token: the public lookup and self-registration only
 ========  ==================================================================================
 
-Service functions that return units, members or maps take ``viewer: Principal | None = None``:
-``None`` is full access (the CLI and internal callers); the web layer always passes the caller
-(``gridsvc.web.auth.current_principal()``). Reads outside the viewer's subtree behave as if the
-record did not exist (404, or left out of lists); writes outside it raise ``Forbidden`` (403).
+Service functions that return units, members or maps take a required ``viewer: Principal``
+(never defaulted, never None: ``tests/test_authz.py`` fails otherwise). The web layer passes the
+caller (``gridsvc.web.auth.current_principal()``), the CLI ``cli_principal()``, the service acting
+for itself ``system_principal(purpose)``. What an actor may do to one record is decided in one
+place, ``gridsvc.services.authz.allowed(actor, action, resource)``, from the relationship
+(subtree, own record; the loop adds taker and community); the role tables below are the coarse
+gate a route checks first. Reads outside the viewer's subtree behave as if the record did not
+exist (404, or left out of lists); writes outside it raise ``Forbidden`` (403).
 
 A scope is a unit (by code) at the root of a subtree; ``None`` is the whole city. A unit is in
 scope when its ``path`` (codes from the root, "/S01/C01/G01/") starts with the scope unit's path.
@@ -106,6 +110,12 @@ class Principal:
 
 
 PUBLIC = Principal(Role.PUBLIC, "public")
+
+
+def system_principal(purpose: str) -> Principal:
+    """The service acting for itself (a health check's count, the read before a scoped write's
+    own check): an administrator, recorded in the audit log as ``system:<purpose>``."""
+    return Principal(Role.ADMIN, f"system:{purpose}")
 
 
 def cli_principal() -> Principal:

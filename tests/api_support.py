@@ -14,6 +14,7 @@ from pathlib import Path
 from flask.testing import FlaskClient
 from shapely.geometry import Point, box, mapping
 
+from gridsvc.access import cli_principal
 from gridsvc.io.records import BoundaryRecord
 from gridsvc.settings import Settings
 from gridsvc.web import create_app
@@ -107,6 +108,6 @@ def store_sample(url: str, instance_dir: Path) -> None:
     svc = Services.from_settings(Settings(database_url=url, instance_dir=instance_dir))
     try:
         upgrade(svc.db)
-        assert import_records(svc, sample_records()).stored
+        assert import_records(svc, sample_records(), viewer=cli_principal()).stored
     finally:
         svc.close()

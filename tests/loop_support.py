@@ -10,6 +10,7 @@ import shapely
 from members_support import city
 from sqlalchemy import select
 
+from gridsvc.access import cli_principal
 from gridsvc.services.boundaries import import_records
 from gridsvc.services.context import Services
 from gridsvc.settings import Settings
@@ -38,7 +39,7 @@ def _inside(geom: shapely.Geometry) -> tuple[float, float]:
 
 def loop_city(settings: Settings, tmp_path: Path) -> LoopCity:
     svc = Services.from_settings(settings)
-    assert import_records(svc, city().records).stored
+    assert import_records(svc, city().records, viewer=cli_principal()).stored
     records = city().records
     buildings = [r for r in records if r.level == 4]
     by_code = {r.code: r for r in records}

@@ -10,6 +10,7 @@ import numpy as np
 import shapely
 from openpyxl import Workbook
 
+from gridsvc.access import cli_principal
 from gridsvc.demo.city import DemoCity, generate_city
 from gridsvc.services.boundaries import import_records
 from gridsvc.services.context import Services
@@ -41,7 +42,7 @@ def city_services(settings: Settings, tmp_path: Path) -> Services:
     """Services on a database holding the demo city, plus one gazetteer entry that makes
     ``ambiguous_address()`` name the same compound and building in a second district."""
     svc = Services.from_settings(settings)
-    assert import_records(svc, city().records).stored
+    assert import_records(svc, city().records, viewer=cli_principal()).stored
     e = city().gazetteer[0]
     extra = tmp_path / "extra-gazetteer.csv"
     extra.write_text("address,district,lon,lat,coordsys\n"

@@ -13,6 +13,7 @@ import pytest
 from api_support import bearer
 from members_support import city, city_services, if_match, units, write_csv
 
+from gridsvc.access import cli_principal
 from gridsvc.services import audit
 from gridsvc.services.context import Services
 from gridsvc.storage.models import Member, Unit
@@ -42,11 +43,12 @@ def world(settings, tmp_path):
                      "", "", "", "", "", ""])
     svc = Services.from_settings(settings)
     from gridsvc.services.members import import_members
-    summary = import_members(svc, write_csv(tmp_path / "r.csv", rows))
+    summary = import_members(svc, write_csv(tmp_path / "r.csv", rows), viewer=cli_principal())
     assert summary["counts"]["assigned"] == 4, summary
     from gridsvc.services.work_orgs import register_work_org
     org = register_work_org(svc, {"name": "ABC科技公司",
-                                  "office_address": entries_in(a)[5].address})
+                                  "office_address": entries_in(a)[5].address},
+                                      viewer=cli_principal())
     with svc.db.session() as session:
         ids = {m.phone: m.id for m in session.query(Member)}
     svc.close()
@@ -221,7 +223,7 @@ def test_audit_retention_purges_old_entries_only(settings):
             old = session.query(AuditEntry).filter_by(action="old thing").one()
             old.at = utcnow() - timedelta(days=181)
         assert audit.purge(svc) == 1
-        left = [e["action"] for e in audit.query(svc)["items"]]
+        left = [e["action"] for e in audit.query(svc, viewer=cli_principal())["items"]]
         assert left == ["new thing"]
         with pytest.raises(Exception, match="at least one day"):
             audit.purge(svc, 0)

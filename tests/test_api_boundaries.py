@@ -21,6 +21,7 @@ from api_support import (
     write_geojson,
 )
 
+from gridsvc.access import cli_principal
 from gridsvc.services.boundaries import import_records
 from gridsvc.services.context import Services
 
@@ -41,7 +42,7 @@ def stored(settings):
     """The sample tree, stored through the service layer."""
     svc = Services.from_settings(settings)
     try:
-        assert import_records(svc, sample_records()).stored
+        assert import_records(svc, sample_records(), viewer=cli_principal()).stored
     finally:
         svc.close()
 

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from jsonschema import Draft202012Validator
 from shapely.geometry import Point, box
 
+from gridsvc.access import cli_principal
 from gridsvc.cli import cli
 from gridsvc.io.records import BoundaryRecord
 from gridsvc.services.boundaries import import_records
@@ -66,7 +67,8 @@ def client(settings: Settings):
     settings = Settings(database_url=settings.database_url, instance_dir=settings.instance_dir,
                         index_check_seconds=0, batch_limit=5)
     with app_client(settings) as c:
-        assert import_records(c.application.extensions["gridsvc"], tree()).stored
+        assert import_records(c.application.extensions["gridsvc"], tree(),
+            viewer=cli_principal()).stored
         yield c
 
 
@@ -208,7 +210,7 @@ def test_index_follows_changes_made_by_another_process(client, settings: Setting
     assert lookup_point(reader, 120.9012, 32.0012, "wgs84")["chain"][-1]["name"] == "阳光小区1栋"
     writer = Services.from_settings(settings)  # a second process
     try:
-        assert import_records(writer, tree(b1_name="阳光小区一号楼")).stored
+        assert import_records(writer, tree(b1_name="阳光小区一号楼"), viewer=cli_principal()).stored
     finally:
         writer.close()
     assert lookup_point(reader, 120.9012, 32.0012, "wgs84")["chain"][-1]["name"] == (
@@ -235,7 +237,7 @@ def test_readers_only_see_complete_indexes_during_rebuilds(client) -> None:
     for t in threads:
         t.start()
     for n in range(6):
-        import_records(svc, versions[(n + 1) % 2])
+        import_records(svc, versions[(n + 1) % 2], viewer=cli_principal())
         svc.locator.refresh()
     stop.set()
     for t in threads:
@@ -314,7 +316,8 @@ def big_client(settings: Settings):
     settings = Settings(database_url=settings.database_url, instance_dir=settings.instance_dir,
                         index_check_seconds=0, batch_limit=100)
     with app_client(settings) as c:
-        assert import_records(c.application.extensions["gridsvc"], tree()).stored
+        assert import_records(c.application.extensions["gridsvc"], tree(),
+            viewer=cli_principal()).stored
         yield c
 
 

@@ -22,6 +22,7 @@ from api_support import (
 )
 from shapely.geometry import Point
 
+from gridsvc.access import cli_principal
 from gridsvc.services.boundaries import import_records
 from gridsvc.web.geojson import geometry
 
@@ -36,7 +37,8 @@ def client(settings):
     """An administrator's client (tests/test_scope_units.py covers the other roles)."""
     with app_client(settings) as c:
         sign_in(c, settings)
-        outcome = import_records(c.application.extensions["gridsvc"], sample_records())
+        outcome = import_records(c.application.extensions["gridsvc"], sample_records(),
+            viewer=cli_principal())
         assert outcome.stored, outcome.report.as_dict()
         yield c
 

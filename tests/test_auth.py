@@ -10,6 +10,7 @@ from api_support import app_client, sample_records
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
+from gridsvc.access import cli_principal
 from gridsvc.cli import cli
 from gridsvc.services import accounts
 from gridsvc.services.boundaries import import_records
@@ -24,7 +25,7 @@ AUDIT = "/api/v1/audit"
 @pytest.fixture
 def svc(settings):
     services = Services.from_settings(settings)
-    assert import_records(services, sample_records()).stored
+    assert import_records(services, sample_records(), viewer=cli_principal()).stored
     yield services
     services.close()
 

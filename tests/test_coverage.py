@@ -24,6 +24,7 @@ from jsonschema import Draft202012Validator
 from shapely.geometry import box
 from sqlalchemy import select
 
+from gridsvc.access import cli_principal
 from gridsvc.cli import cli
 from gridsvc.io.records import BoundaryRecord
 from gridsvc.services import coverage
@@ -104,7 +105,7 @@ def add_members(svc: Services) -> None:
 @pytest.fixture
 def svc(settings):
     services = Services.from_settings(settings)
-    assert import_records(services, tree_records()).stored
+    assert import_records(services, tree_records(), viewer=cli_principal()).stored
     add_members(services)
     yield services
     services.close()
@@ -116,50 +117,53 @@ def figures_of(item: dict) -> dict:
 
 def test_figures_of_every_unit_match_the_hand_count(svc):
     for code in EXPECTED:
-        result = coverage.unit_coverage(svc, code)
+        result = coverage.unit_coverage(svc, code, viewer=cli_principal())
         assert result.unit["code"] == code
         assert figures_of(result.unit) == expected(code), code
 
 
 def test_unit_lists_its_children_with_their_figures(svc):
-    result = coverage.unit_coverage(svc, C1)
+    result = coverage.unit_coverage(svc, C1, viewer=cli_principal())
     assert [c["code"] for c in result.children] == [G1, G2]
     assert [figures_of(c) for c in result.children] == [expected(G1), expected(G2)]
     assert result.unit["parent_code"] == S and result.unit["level_key"] == "community"
-    assert coverage.unit_coverage(svc, B1).children == []  # its 中心户 has no area figures
+    assert coverage.unit_coverage(svc, B1,
+        viewer=cli_principal()).children == []  # its 中心户 has no area figures
 
 
 def test_unknown_unit_and_household_units_are_refused(svc):
     with pytest.raises(NotFound):
-        coverage.unit_coverage(svc, "NOPE")
+        coverage.unit_coverage(svc, "NOPE", viewer=cli_principal())
     with pytest.raises(InvalidInput) as exc:
-        coverage.unit_coverage(svc, H1)
+        coverage.unit_coverage(svc, H1, viewer=cli_principal())
     assert exc.value.extra["field"] == "unit"
     with pytest.raises(InvalidInput) as exc:
-        coverage.level_coverage(svc, "household")
+        coverage.level_coverage(svc, "household", viewer=cli_principal())
     assert exc.value.extra["field"] == "level"
 
 
 def test_level_lists_filter_sort_and_page(svc):
-    grids = coverage.level_coverage(svc, "grid", parent=C1)
+    grids = coverage.level_coverage(svc, "grid", parent=C1, viewer=cli_principal())
     assert [i["code"] for i in grids.items] == [G1, G2]
-    assert grids.summary == {k: v for k, v in coverage.unit_coverage(svc, C1).unit.items()
+    assert grids.summary == {k: v for k, v in coverage.unit_coverage(svc, C1,
+        viewer=cli_principal()).unit.items()
                              if k in grids.summary}
 
     def codes(**kw) -> list[str]:
-        return [i["code"] for i in coverage.level_coverage(svc, "building", **kw).items]
+        return [i["code"] for i in coverage.level_coverage(
+            svc, "building", **kw, viewer=cli_principal()).items]
 
     assert codes() == [B1, B2, B4, B3]  # by code
     assert codes(sort="gaps") == [B2, B4, B3, B1]  # most gaps first, ties by code
     assert codes(sort="members_per_100") == [B1, B2, B4, B3]  # lowest first, nulls last
     assert codes(sort="members_per_100", order="desc") == [B2, B1, B4, B3]
-    page = coverage.level_coverage(svc, 4, limit=2, offset=1)
+    page = coverage.level_coverage(svc, 4, limit=2, offset=1, viewer=cli_principal())
     assert [i["code"] for i in page.items] == [B2, B4] and page.total == 4
     # all buildings together: the street's figures, less its grids (buildings hold none)
     assert figures_of(page.summary) == expected(S) | {
         "grids": 0, "grids_without_secretary": 0, "gaps": 9}
     with pytest.raises(InvalidInput) as exc:
-        coverage.level_coverage(svc, "grid", parent=B1)
+        coverage.level_coverage(svc, "grid", parent=B1, viewer=cli_principal())
     assert exc.value.extra["field"] == "parent"
 
 

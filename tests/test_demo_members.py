@@ -2,6 +2,7 @@
 
 import pytest
 
+from gridsvc.access import cli_principal
 from gridsvc.demo.city import generate_city
 from gridsvc.demo.members import demo_roster, write_roster
 from gridsvc.services.boundaries import import_records
@@ -28,9 +29,10 @@ def test_roster_is_deterministic_and_messy(city):
 def test_demo_roster_registers(settings, city, tmp_path):
     svc = Services.from_settings(settings)
     try:
-        import_records(svc, city.records)
+        import_records(svc, city.records, viewer=cli_principal())
         rows = demo_roster(city, seed=1)
-        outcome = import_members(svc, write_roster(rows, tmp_path / "roster.csv"))
+        outcome = import_members(svc, write_roster(rows, tmp_path / "roster.csv"),
+            viewer=cli_principal())
     finally:
         svc.close()
     counts = outcome["counts"]

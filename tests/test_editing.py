@@ -12,6 +12,7 @@ from jsonschema import Draft202012Validator
 from shapely.geometry import box, mapping
 from sqlalchemy import select
 
+from gridsvc.access import cli_principal
 from gridsvc.services import editing
 from gridsvc.services.boundaries import import_records
 from gridsvc.services.context import Services
@@ -43,7 +44,7 @@ def svc(settings):
     """The sample tree, and members placed in the building that covers their home (found
     with shapely); the home between the buildings waits for confirmation."""
     services = Services.from_settings(settings)
-    assert import_records(services, sample_records()).stored
+    assert import_records(services, sample_records(), viewer=cli_principal()).stored
     buildings = {code: RECORDS[code].geometry for code in (B1, B2)}
     with services.db.session() as s:
         ids = {code: id_ for code, id_ in s.execute(select(Unit.code, Unit.id))}
@@ -78,7 +79,7 @@ def member_buildings(svc: Services) -> dict[str, int | None]:
 # -- service -----------------------------------------------------------------------------------
 
 def test_check_reports_the_overlap_with_the_sibling_and_its_area(svc):
-    result = editing.check_edit(svc, G1, geometry=G1_INTO_G2)
+    result = editing.check_edit(svc, G1, geometry=G1_INTO_G2, viewer=cli_principal())
     assert not result.ok and result.version == 1
     [overlap] = [p for p in result.outcome.report.errors if p.rule == "overlapping-siblings"]
     assert (overlap.code, overlap.other_code) == (G1, G2)
@@ -94,7 +95,7 @@ def test_a_valid_edit_previews_exactly_the_members_who_move_and_stores_nothing(s
     expected = sorted(name[0] + "*" for name, _p, lon, lat in HOMES
                       if building_of(lon, lat, old) != building_of(lon, lat, new))
     assert expected  # the edit does move someone
-    result = editing.check_edit(svc, B2, geometry=B2_WIDER)
+    result = editing.check_edit(svc, B2, geometry=B2_WIDER, viewer=cli_principal())
     assert result.ok
     assert sorted(m.label for m in result.outcome.moves) == expected
     assert all(m.to_code == B2 and not m.fallback for m in result.outcome.moves)
@@ -103,7 +104,7 @@ def test_a_valid_edit_previews_exactly_the_members_who_move_and_stores_nothing(s
 
 
 def test_save_stores_bumps_the_version_and_applies_the_moves(svc):
-    result = editing.save_edit(svc, B2, 1, geometry=B2_WIDER)
+    result = editing.save_edit(svc, B2, 1, geometry=B2_WIDER, viewer=cli_principal())
     assert result.version == 2 and result.unit is not None
     assert shapely.equals(result.unit.geometry, B2_WIDER)
     moved = {m.id for m in result.outcome.moves}
@@ -114,17 +115,17 @@ def test_save_stores_bumps_the_version_and_applies_the_moves(svc):
 
 
 def test_save_with_an_old_version_or_a_failing_rule_stores_nothing(svc):
-    editing.save_edit(svc, B2, 1, geometry=B2_WIDER)
+    editing.save_edit(svc, B2, 1, geometry=B2_WIDER, viewer=cli_principal())
     with pytest.raises(editing.VersionMismatch) as stale:
-        editing.save_edit(svc, B2, 1, geometry=RECORDS[B2].geometry)
+        editing.save_edit(svc, B2, 1, geometry=RECORDS[B2].geometry, viewer=cli_principal())
     assert stale.value.extra["version"] == 2
     with pytest.raises(ValidationFailed) as failed:
-        editing.save_edit(svc, G1, 1, geometry=G1_INTO_G2)
+        editing.save_edit(svc, G1, 1, geometry=G1_INTO_G2, viewer=cli_principal())
     rules = {p["rule"] for p in failed.value.extra["report"]["problems"]}
     assert "overlapping-siblings" in rules
     assert editing.stored_version(svc, G1) == 1
     with pytest.raises(NotFound):
-        editing.check_edit(svc, "NOPE", geometry=B2_WIDER)
+        editing.check_edit(svc, "NOPE", geometry=B2_WIDER, viewer=cli_principal())
 
 
 @pytest.mark.parametrize("body", [
@@ -253,13 +254,14 @@ def test_edit_responses_match_the_documented_schemas(client):
 
 
 def test_attributes_are_edited_with_the_same_version_check(svc):
-    result = editing.save_edit(svc, B2, 1, attributes={"name": "阳光小区2栋(改)", "leader": None})
+    result = editing.save_edit(svc, B2, 1, attributes={"name": "阳光小区2栋(改)", "leader": None},
+        viewer=cli_principal())
     assert result.version == 2
     assert (result.unit.props["name"], result.unit.props["leader"]) == ("阳光小区2栋(改)", None)
     assert shapely.equals(result.unit.geometry, RECORDS[B2].geometry)
     for bad in ({"code": "X"}, {"households": "many"}):
         with pytest.raises(editing.InvalidInput) as exc:
-            editing.save_edit(svc, B2, 2, attributes=bad)
+            editing.save_edit(svc, B2, 2, attributes=bad, viewer=cli_principal())
         assert exc.value.extra["field"] == next(iter(bad))
     assert editing.stored_version(svc, B2) == 2
 
@@ -290,17 +292,17 @@ def test_save_refuses_when_another_save_lands_after_the_version_check(settings, 
 
     svc = Services.from_settings(settings)
     try:
-        assert import_records(svc, sample_records()).stored
+        assert import_records(svc, sample_records(), viewer=cli_principal()).stored
         real_import = editing.import_records
 
         def someone_else_saves_first(svc_, records, **kwargs):
             other = [dataclasses.replace(r, name="别人改的") for r in records]
-            assert real_import(svc_, other).updated == 1
+            assert real_import(svc_, other, viewer=cli_principal()).updated == 1
             return real_import(svc_, records, **kwargs)
 
         monkeypatch.setattr(editing, "import_records", someone_else_saves_first)
         with pytest.raises(editing.VersionMismatch):
-            editing.save_edit(svc, G1, 1, attributes={"name": "我改的"})
+            editing.save_edit(svc, G1, 1, attributes={"name": "我改的"}, viewer=cli_principal())
         assert editing.stored_version(svc, G1) == 2
     finally:
         svc.close()

@@ -21,6 +21,7 @@ from browser import (
 )
 from shapely.geometry import box, mapping, shape
 
+from gridsvc.access import cli_principal
 from gridsvc.maps.assets import assets_dir, missing_files
 from gridsvc.services.boundaries import import_records
 from gridsvc.settings import Settings
@@ -43,7 +44,8 @@ def planner(settings: Settings) -> str:
 def _tree(live_app) -> None:
     if missing_files(assets_dir()):
         pytest.fail("browser assets not installed: run `make install`", pytrace=False)
-    assert import_records(live_app.extensions["gridsvc"], sample_records()).stored
+    assert import_records(live_app.extensions["gridsvc"], sample_records(),
+        viewer=cli_principal()).stored
 
 
 def api(server, token: str, method: str, path: str, body: dict | None = None,

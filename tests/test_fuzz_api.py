@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from gridsvc.access import cli_principal
 from gridsvc.hierarchy import load_hierarchy
 from gridsvc.services.boundaries import import_records
 from gridsvc.settings import Settings
@@ -70,7 +71,8 @@ def fuzz_app(request: pytest.FixtureRequest, _databases, tmp_path_factory) -> It
     settings = Settings(database_url=url, instance_dir=tmp_path_factory.mktemp("fuzz"),
                         lookup_rate_limit="", index_check_seconds=0)
     with app_client(settings) as client:
-        assert import_records(client.application.extensions["gridsvc"], sample_records()).stored
+        assert import_records(client.application.extensions["gridsvc"], sample_records(),
+            viewer=cli_principal()).stored
         client.application.config["fuzz_auth"] = admin_headers(settings)
         yield client.application
     empty_database(database)

@@ -17,6 +17,7 @@ from ogc_support import ogc_records
 from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
+from gridsvc.access import cli_principal
 from gridsvc.services.boundaries import import_records
 from gridsvc.settings import Settings
 from gridsvc.storage import units as q
@@ -32,7 +33,8 @@ HUGE_RING = ('{"type": "Polygon", "coordinates": [[[120.904, 32.0], [' + HUGE
 @pytest.fixture
 def client(settings):
     with app_client(settings) as c:
-        assert import_records(c.application.extensions["gridsvc"], ogc_records()).stored
+        assert import_records(c.application.extensions["gridsvc"], ogc_records(),
+            viewer=cli_principal()).stored
         yield c
 
 

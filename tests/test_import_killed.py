@@ -28,6 +28,7 @@ from sqlalchemy import func, text
 from sqlalchemy import select as sql_select
 from sqlalchemy.engine import make_url
 
+from gridsvc.access import cli_principal
 from gridsvc.demo.city import generate_city
 from gridsvc.io.boundaries import write_records
 from gridsvc.services.boundaries import import_records
@@ -127,7 +128,7 @@ def test_an_import_killed_half_way_changes_nothing(db: Database, settings: Setti
     city = generate_city(seed=1, scale="small")
     svc = Services.from_settings(settings)
     try:
-        assert import_records(svc, city.records).stored
+        assert import_records(svc, city.records, viewer=cli_principal()).stored
     finally:
         svc.close()
     renamed = [dataclasses.replace(r, name=r.name + "(新)") for r in city.records]

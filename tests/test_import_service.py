@@ -11,6 +11,7 @@ from api_support import ALL_CODES, B1, C2, G1, G3, S, sample_records
 from shapely.geometry import box
 from sqlalchemy import func, select
 
+from gridsvc.access import cli_principal
 from gridsvc.services import boundaries as svc_boundaries
 from gridsvc.services import tree
 from gridsvc.services.context import Services
@@ -39,21 +40,21 @@ def boundaries_revision(svc: Services) -> int:
 
 
 def test_import_then_reimport_changes_nothing(svc):
-    first = svc_boundaries.import_records(svc, sample_records())
+    first = svc_boundaries.import_records(svc, sample_records(), viewer=cli_principal())
     assert first.report.ok and first.stored and first.created == len(ALL_CODES)
     before, rev = snapshot(svc), boundaries_revision(svc)
-    again = svc_boundaries.import_records(svc, sample_records())
+    again = svc_boundaries.import_records(svc, sample_records(), viewer=cli_principal())
     assert (again.created, again.updated, again.unchanged) == (0, 0, len(ALL_CODES))
     assert snapshot(svc) == before and boundaries_revision(svc) == rev
     assert before[B1][1] == f"/{S}/{ALL_CODES[1]}/{G1}/{B1}/"
 
 
 def test_changed_unit_gets_a_new_version_and_revision(svc):
-    svc_boundaries.import_records(svc, sample_records())
+    svc_boundaries.import_records(svc, sample_records(), viewer=cli_principal())
     rev = boundaries_revision(svc)
     records = sample_records()
     records[3] = dataclasses.replace(records[3], name="阳光一网格(改)")
-    outcome = svc_boundaries.import_records(svc, records)
+    outcome = svc_boundaries.import_records(svc, records, viewer=cli_principal())
     assert outcome.updated == 1 and outcome.unchanged == len(ALL_CODES) - 1
     after = snapshot(svc)
     assert after[G1][0] == "阳光一网格(改)" and after[G1][2] == 2
@@ -61,21 +62,21 @@ def test_changed_unit_gets_a_new_version_and_revision(svc):
 
 
 def test_invalid_file_stores_nothing(svc):
-    svc_boundaries.import_records(svc, sample_records())
+    svc_boundaries.import_records(svc, sample_records(), viewer=cli_principal())
     before = snapshot(svc)
     records = sample_records()
     # a new grid overlapping G1, and a renamed street: nothing of either may be stored
     records[0] = dataclasses.replace(records[0], name="改名街道")
     records.append(dataclasses.replace(records[3], row=10, code=G1 + "9",
                                        geometry=box(120.901, 32.001, 120.902, 32.0015)))
-    outcome = svc_boundaries.import_records(svc, records)
+    outcome = svc_boundaries.import_records(svc, records, viewer=cli_principal())
     assert not outcome.report.ok and not outcome.stored
     assert {p.rule for p in outcome.report.errors} == {"overlapping-siblings"}
     assert snapshot(svc) == before
 
 
 def test_failure_half_way_leaves_database_as_it_was(svc, monkeypatch):
-    svc_boundaries.import_records(svc, sample_records())
+    svc_boundaries.import_records(svc, sample_records(), viewer=cli_principal())
     before, rev = snapshot(svc), boundaries_revision(svc)
     records = [dataclasses.replace(r, name=r.name + "新") for r in sample_records()]
     extra = dataclasses.replace(records[6], row=20, code=G1 + "77",
@@ -88,12 +89,12 @@ def test_failure_half_way_leaves_database_as_it_was(svc, monkeypatch):
     # every unit is written (updates and the insert) before the revision is bumped
     monkeypatch.setattr(svc_boundaries.q, "bump_revision", explode)
     with pytest.raises(RuntimeError, match="disk full"):
-        svc_boundaries.import_records(svc, records)
+        svc_boundaries.import_records(svc, records, viewer=cli_principal())
     assert snapshot(svc) == before and boundaries_revision(svc) == rev
 
 
 def test_moving_a_grid_moves_its_subtree_paths(svc):
-    svc_boundaries.import_records(svc, sample_records())
+    svc_boundaries.import_records(svc, sample_records(), viewer=cli_principal())
     records = sample_records()
     # G1 (with its buildings and household) moves from C1 to C2; C2 grows to hold it
     by_code = {r.code: r for r in records}
@@ -101,13 +102,15 @@ def test_moving_a_grid_moves_its_subtree_paths(svc):
     by_code[C2].geometry = box(120.900, 32.000, 120.906, 32.004).difference(top_left)
     by_code[ALL_CODES[1]].geometry = top_left
     by_code[G1].parent_code = C2
-    outcome = svc_boundaries.import_records(svc, [by_code[c] for c in (C2, ALL_CODES[1], G1)])
+    outcome = svc_boundaries.import_records(svc, [by_code[c] for c in (C2, ALL_CODES[1], G1)],
+        viewer=cli_principal())
     assert outcome.stored, outcome.report.as_dict()
     paths = {c: p for c, (_n, p, _v) in snapshot(svc).items()}
     assert paths[G1] == f"/{S}/{C2}/{G1}/"
     assert paths[B1] == f"/{S}/{C2}/{G1}/{B1}/"
     assert paths[ALL_CODES[-1]].startswith(f"/{S}/{C2}/{G1}/{B1}/")
-    assert {v.props["code"] for v in tree.subtree(svc, C2, with_geometry=False)} >= {G1, G3, B1}
+    assert {v.props["code"] for v in tree.subtree(svc, C2, with_geometry=False,
+        viewer=cli_principal())} >= {G1, G3, B1}
 
 
 def test_projected_cgcs2000_geopackage_import(svc, tmp_path):
@@ -119,9 +122,9 @@ def test_projected_cgcs2000_geopackage_import(svc, tmp_path):
     ).to_crs("EPSG:4549")
     path = tmp_path / "planner.gpkg"
     frame.to_file(path, layer="grids", driver="GPKG")
-    outcome = svc_boundaries.import_file(svc, path)
+    outcome = svc_boundaries.import_file(svc, path, viewer=cli_principal())
     assert outcome.stored and outcome.created == 6, outcome.report.as_dict()
-    stored = {v.props["code"]: v.geometry for v in tree.subtree(svc, S)}
+    stored = {v.props["code"]: v.geometry for v in tree.subtree(svc, S, viewer=cli_principal())}
     for r in records:
         assert stored[r.code].equals_exact(r.geometry.normalize(), 1e-7) or \
             stored[r.code].symmetric_difference(r.geometry).area < 1e-12
@@ -136,24 +139,25 @@ def test_gbk_shapefile_without_cpg_import(svc, tmp_path):
     )
     pyogrio.write_dataframe(frame, path, encoding="GBK")
     path.with_suffix(".cpg").unlink()
-    outcome = svc_boundaries.import_file(svc, path)
+    outcome = svc_boundaries.import_file(svc, path, viewer=cli_principal())
     assert outcome.stored, outcome.report.as_dict()
     names = {v.props["code"]: (v.props["name"], v.props["leader"])
-             for v in tree.list_units(svc, level=1).items}
+             for v in tree.list_units(svc, level=1, viewer=cli_principal()).items}
     assert names == {"320602001": ("和平桥街道", "王建国"), "320602002": ("城东街道", "刘芳")}
 
 
 def test_dry_run_validates_only(svc):
-    outcome = svc_boundaries.import_records(svc, sample_records(), dry_run=True)
+    outcome = svc_boundaries.import_records(svc, sample_records(), dry_run=True,
+        viewer=cli_principal())
     assert outcome.report.ok and not outcome.stored
     with svc.db.session() as s:
         assert s.scalar(select(func.count()).select_from(Unit)) == 0
 
 
 def test_export_and_reimport_round_trip(svc, tmp_path):
-    svc_boundaries.import_records(svc, sample_records())
+    svc_boundaries.import_records(svc, sample_records(), viewer=cli_principal())
     for fmt, name in (("geojson", "t.geojson"), ("gpkg", "t.gpkg"), ("shp", "t.zip")):
-        count = svc_boundaries.export_tree(svc, tmp_path / name, fmt)
+        count = svc_boundaries.export_tree(svc, tmp_path / name, fmt, viewer=cli_principal())
         assert count == len(ALL_CODES)
-        again = svc_boundaries.import_file(svc, tmp_path / name)
+        again = svc_boundaries.import_file(svc, tmp_path / name, viewer=cli_principal())
         assert again.report.ok and (again.created, again.updated) == (0, 0), fmt

@@ -166,11 +166,11 @@ def test_the_audit_purge_is_a_job_not_a_request_hook(svc):
     with svc.db.session() as session:
         session.execute(update(AuditEntry).values(at=utcnow() - timedelta(days=181)))
     audit.record(svc, PUBLIC, "new thing", target="unit:2")  # recording purges nothing
-    assert audit.query(svc)["total"] == 2
+    assert audit.query(svc, viewer=cli_principal())["total"] == 2
     assert "audit-purge" in jobs.JOBS
     assert run(svc, "audit-purge") == [
         jobs.Outcome("audit-purge", "ran", "1 entries older than 180 days removed")]
-    assert [e["action"] for e in audit.query(svc)["items"]] == ["new thing"]
+    assert [e["action"] for e in audit.query(svc, viewer=cli_principal())["items"]] == ["new thing"]
 
 
 def test_the_cli_runs_and_lists_jobs(svc, settings, monkeypatch):
@@ -187,5 +187,5 @@ def test_the_cli_runs_and_lists_jobs(svc, settings, monkeypatch):
     assert runner.invoke(cli, ["jobs", "list", "--json"]).output.count('"audit-purge"') == 1
     unknown = runner.invoke(cli, ["jobs", "run", "--only", "nope"])
     assert unknown.exit_code != 0 and "no job named 'nope'" in unknown.output
-    actions = [e["action"] for e in audit.query(svc)["items"]]
+    actions = [e["action"] for e in audit.query(svc, viewer=cli_principal())["items"]]
     assert actions.count("cli jobs run") == 3  # the command is audited, failed or not

@@ -12,6 +12,7 @@ import pytest
 import shapely
 from conftest import empty_database
 
+from gridsvc.access import cli_principal
 from gridsvc.demo.city import DemoCity, generate_city
 from gridsvc.services.boundaries import import_records
 from gridsvc.services.contacts import ALL, NONE
@@ -47,7 +48,7 @@ def svc(request: pytest.FixtureRequest, _databases: dict[str, Database],
     settings = Settings(database_url=db.engine.url.render_as_string(hide_password=False),
                         instance_dir=tmp_path_factory.mktemp("lookup"), batch_limit=50)
     services = Services.from_settings(settings)
-    assert import_records(services, city.records).stored
+    assert import_records(services, city.records, viewer=cli_principal()).stored
     assert import_gazetteer(services, DEMO / "gazetteer.csv").stored == len(city.gazetteer)
     twin = city.gazetteer[0]
     extra = tmp_path_factory.mktemp("gaz") / "twin.csv"

@@ -10,6 +10,7 @@ import json
 import pytest
 from api_support import B1, C1, C2, H1, app_client, bearer, sample_records
 
+from gridsvc.access import cli_principal
 from gridsvc.services.boundaries import import_records
 from gridsvc.settings import Settings
 
@@ -27,7 +28,8 @@ def client(settings, request):
     with app_client(Settings(database_url=settings.database_url,
                              instance_dir=settings.instance_dir,
                              lookup_rate_limit=rate)) as c:
-        assert import_records(c.application.extensions["gridsvc"], sample_records()).stored
+        assert import_records(c.application.extensions["gridsvc"], sample_records(),
+            viewer=cli_principal()).stored
         yield c
 
 

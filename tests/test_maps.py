@@ -30,6 +30,7 @@ from click.testing import CliRunner
 from shapely.geometry import Polygon, box, shape
 from sqlalchemy import select
 
+from gridsvc.access import cli_principal
 from gridsvc.cli import cli
 from gridsvc.io.records import BoundaryRecord
 from gridsvc.maps.layers import LayerStore, simplified, tolerance_deg
@@ -51,7 +52,7 @@ def client(settings):
     with app_client(dataclasses.replace(settings, basemap="none")) as c:
         sign_in(c, settings)
         svc = c.application.extensions["gridsvc"]
-        assert import_records(svc, sample_records()).stored
+        assert import_records(svc, sample_records(), viewer=cli_principal()).stored
         with svc.db.session() as session:
             ids = dict(session.execute(select(Unit.code, Unit.id)).all())
             session.add_all(Member(name=name, phone=phone, lon=lon, lat=lat, status="assigned",
@@ -117,7 +118,7 @@ def zigzag_records() -> list[BoundaryRecord]:
 def test_simplified_neighbours_still_share_their_edges(settings):
     svc = Services.from_settings(settings)
     try:
-        assert import_records(svc, zigzag_records()).stored
+        assert import_records(svc, zigzag_records(), viewer=cli_principal()).stored
         store = LayerStore(svc)
         page = store.layer("community", zoom=12)
         geoms = {f["id"]: shape(f["geometry"]) for f in map(json.loads, page.features)}
@@ -203,7 +204,7 @@ def test_validation_map_of_an_upload_and_the_report_link(client, tmp_path):
 def test_cli_writes_a_static_coverage_file(settings, tmp_path, monkeypatch):
     svc = Services.from_settings(settings)
     try:
-        assert import_records(svc, sample_records()).stored
+        assert import_records(svc, sample_records(), viewer=cli_principal()).stored
     finally:
         svc.close()
     monkeypatch.setenv("GRIDSVC_DATABASE_URL", settings.database_url)

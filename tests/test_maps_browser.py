@@ -16,6 +16,7 @@ from browser import (
 from shapely.geometry import box
 from sqlalchemy import select
 
+from gridsvc.access import cli_principal
 from gridsvc.services.boundaries import import_records
 from gridsvc.settings import Settings
 from gridsvc.storage.models import Member, Unit
@@ -30,7 +31,7 @@ def server(live_server):
     records = sample_records()
     by_code = {r.code: r for r in records}
     by_code[B2].leader = by_code[B2].phone = None
-    assert import_records(svc, records).stored
+    assert import_records(svc, records, viewer=cli_principal()).stored
     with svc.db.session() as session:
         ids = dict(session.execute(select(Unit.code, Unit.id)).all())
         session.add_all(Member(name=f"党员{n}", phone=f"1391111000{n}", status="assigned",

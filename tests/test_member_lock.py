@@ -8,6 +8,7 @@ import pytest
 from api_support import bearer
 from members_support import city, city_services
 
+from gridsvc.access import cli_principal
 from gridsvc.services import members
 from gridsvc.web import create_app
 
@@ -86,12 +87,15 @@ def test_the_service_refuses_a_stale_version(world, settings):
     _c, (one, _two), _staff = world
     svc = Services.from_settings(settings)
     try:
-        version = members.get_member(svc, one)["version"]
+        version = members.get_member(svc, one, viewer=cli_principal())["version"]
         with pytest.raises(VersionConflict):
-            members.update_member(svc, one, {"skills": ["x"]}, expected_version=version + 1)
+            members.update_member(svc, one, {"skills": ["x"]}, expected_version=version + 1,
+                viewer=cli_principal())
         with pytest.raises(PreconditionRequired):
-            members.update_member(svc, one, {"skills": ["x"]}, require_version=True)
-        done = members.update_member(svc, one, {"skills": ["x"]}, expected_version=version)
+            members.update_member(svc, one, {"skills": ["x"]}, require_version=True,
+                viewer=cli_principal())
+        done = members.update_member(svc, one, {"skills": ["x"]}, expected_version=version,
+            viewer=cli_principal())
         assert done["version"] == version + 1
     finally:
         svc.close()

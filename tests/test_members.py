@@ -15,6 +15,7 @@ from members_support import (
 )
 from sqlalchemy import func, select
 
+from gridsvc.access import cli_principal
 from gridsvc.services import members, work_orgs
 from gridsvc.services.context import Services
 from gridsvc.services.errors import InvalidInput
@@ -56,12 +57,14 @@ def roster() -> list[list[object]]:
 
 
 def rows_by_number(svc, roster_id: int) -> dict[int, dict]:
-    return {r["row"]: r for r in roster_rows(svc, roster_id, limit=1000)["items"]}
+    return {r["row"]: r for r in roster_rows(svc, roster_id, limit=1000,
+        viewer=cli_principal())["items"]}
 
 
 def test_roster_with_bad_rows_stores_every_good_row_and_reports_every_bad_one(svc, tmp_path):
     g = city().gazetteer
-    result = members.import_members(svc, write_csv(tmp_path / "members.csv", roster()))
+    result = members.import_members(svc, write_csv(tmp_path / "members.csv", roster()),
+        viewer=cli_principal())
     assert result["counts"] == {"rows": 13, "assigned": 2, "needs-confirmation": 3,
                                 "rejected": 8, "created": 5, "updated": 0, "unchanged": 0}
     rows = rows_by_number(svc, result["id"])
@@ -96,7 +99,8 @@ def test_roster_with_bad_rows_stores_every_good_row_and_reports_every_bad_one(sv
 
 def test_weak_or_ambiguous_address_and_fallback_point_need_confirmation(svc, tmp_path):
     g = city().gazetteer
-    result = members.import_members(svc, write_csv(tmp_path / "members.csv", roster()))
+    result = members.import_members(svc, write_csv(tmp_path / "members.csv", roster()),
+        viewer=cli_principal())
     rows = rows_by_number(svc, result["id"])
     assert rows[9]["status"] == rows[11]["status"] == "needs-confirmation"
     assert rows[9]["problems"][0]["field"] == "home_address"
@@ -125,25 +129,27 @@ def test_weak_or_ambiguous_address_and_fallback_point_need_confirmation(svc, tmp
 
 def test_reimport_is_idempotent_and_keeps_staff_confirmation(svc, tmp_path):
     path = write_csv(tmp_path / "members.csv", roster())
-    members.import_members(svc, path)
-    confirmed = members.list_members(svc, search="周九")["items"][0]
-    members.confirm_member(svc, confirmed["id"], city().gazetteer[-1].building_code)
+    members.import_members(svc, path, viewer=cli_principal())
+    confirmed = members.list_members(svc, search="周九", viewer=cli_principal())["items"][0]
+    members.confirm_member(svc, confirmed["id"], city().gazetteer[-1].building_code,
+        viewer=cli_principal())
 
     def versions() -> dict[str, int]:
         with svc.db.session() as session:
             return dict(session.execute(select(Member.phone, Member.version)).all())
 
     before = versions()
-    again = members.import_members(svc, path)
+    again = members.import_members(svc, path, viewer=cli_principal())
     assert again["counts"]["created"] == 0 and again["counts"]["updated"] == 0
     assert again["counts"]["unchanged"] == 5
     assert versions() == before
-    zhou = members.get_member(svc, confirmed["id"])
+    zhou = members.get_member(svc, confirmed["id"], viewer=cli_principal())
     assert (zhou["status"], zhou["match"]["method"]) == ("assigned", "staff")
 
     changed = roster()
     changed[0][7] = "电工、维修、法律咨询"
-    result = members.import_members(svc, write_csv(tmp_path / "changed.csv", changed))
+    result = members.import_members(svc, write_csv(tmp_path / "changed.csv", changed),
+        viewer=cli_principal())
     assert (result["counts"]["updated"], result["counts"]["unchanged"]) == (1, 4)
     after = versions()
     assert after.pop("13800000001") == before.pop("13800000001") + 1
@@ -154,13 +160,15 @@ def test_gbk_csv_and_xlsx_rosters_read_the_same(svc, tmp_path):
     g = city().gazetteer
     rows = [["欧阳娜娜", 13812345678, "ＡＢＣ 科技公司", g[6].address, "", "", "", "", "", ""],
             ["司马光", "13912345678", "", "", g[7].lon, g[7].lat, "wgs84", "", "", "党员先锋"]]
-    gbk = members.import_members(svc, write_csv(tmp_path / "gbk.csv", rows, encoding="gbk"))
+    gbk = members.import_members(svc, write_csv(tmp_path / "gbk.csv", rows, encoding="gbk"),
+        viewer=cli_principal())
     with svc.db.session() as session:
         first = {m.phone: (m.name, m.work_unit, m.building_id, m.version)
                  for m in session.scalars(select(Member))}
     assert gbk["counts"]["assigned"] == 2
     assert first["13812345678"][:2] == ("欧阳娜娜", "ABC科技公司")
-    xlsx = members.import_members(svc, write_xlsx(tmp_path / "members.xlsx", rows))
+    xlsx = members.import_members(svc, write_xlsx(tmp_path / "members.xlsx", rows),
+        viewer=cli_principal())
     assert xlsx["counts"] | {"unchanged": 0} == gbk["counts"] | {"created": 0}
     assert xlsx["counts"]["unchanged"] == 2
     with svc.db.session() as session:
@@ -173,7 +181,7 @@ def test_a_header_without_name_or_phone_is_refused_listing_the_columns(settings,
     path = write_csv(tmp_path / "bad.csv", [["张三", "幸福路1号"]], header=["名字", "地址"])
     svc = Services.from_settings(settings)
     with pytest.raises(InvalidInput) as err:
-        members.import_members(svc, path)
+        members.import_members(svc, path, viewer=cli_principal())
     svc.close()
     assert "name (姓名)" in err.value.detail and "columns found: 名字, 地址" in err.value.detail
 
@@ -190,7 +198,8 @@ def test_a_failure_half_way_through_a_roster_stores_nothing(svc, tmp_path, monke
 
     monkeypatch.setattr(members, "_roster_row", failing)
     with pytest.raises(RuntimeError):
-        members.import_members(svc, write_csv(tmp_path / "members.csv", roster()))
+        members.import_members(svc, write_csv(tmp_path / "members.csv", roster()),
+            viewer=cli_principal())
     with svc.db.session() as session:
         counts = [session.scalar(select(func.count()).select_from(t))
                   for t in (Member, RosterImport, RosterRow)]
@@ -202,15 +211,16 @@ def test_work_org_lands_on_its_community_and_the_report_shows_both_links(svc, tm
     people = [["甲", "13600000001", "ＡＢＣ 科技公司", g[10].address, "", "", "", "", "", ""],
               ["乙", "13600000002", "ABC科技公司", g[200].address, "", "", "", "", "", ""],
               ["丙", "13600000003", "别的单位", g[300].address, "", "", "", "", "", ""]]
-    members.import_members(svc, write_csv(tmp_path / "members.csv", people))
+    members.import_members(svc, write_csv(tmp_path / "members.csv", people), viewer=cli_principal())
     lon, lat, _, _ = road_point()  # an office on a road: in a community, in no building
     org = work_orgs.register_work_org(svc, {"name": "ABC科技公司", "lon": lon, "lat": lat,
                                             "coordsys": "wgs84", "contact_name": "李主任",
-                                            "contact_phone": "0513-85123456"})
+                                            "contact_phone": "0513-85123456"},
+                                                viewer=cli_principal())
     assert org["status"] == "assigned" and org["members"] == 2  # linked after the members
     assert org["community"]["code"] == community_of(lon, lat)
 
-    report = work_orgs.work_org_report(svc, name="ABC 科技公司")
+    report = work_orgs.work_org_report(svc, name="ABC 科技公司", viewer=cli_principal())
     assert report["organisation"]["community"]["code"] == community_of(lon, lat)
     homes = {m["phone"]: m["residence"] for m in report["members"]}
     assert set(homes) == {"13600000001", "13600000002"}
@@ -228,12 +238,12 @@ def test_work_org_roster_by_address_and_by_point(svc, tmp_path):
             ["", g[20].address, "", "", "", "", ""],
             ["远方公司", "", 120.5, 32.0, "wgs84", "", ""]]
     path = write_csv(tmp_path / "orgs.csv", rows, header=header)
-    result = work_orgs.import_work_orgs(svc, path)
+    result = work_orgs.import_work_orgs(svc, path, viewer=cli_principal())
     assert result["counts"]["assigned"] == 2 and result["counts"]["rejected"] == 2
-    listed = {o["name"]: o for o in work_orgs.list_work_orgs(svc)["items"]}
+    listed = {o["name"]: o for o in work_orgs.list_work_orgs(svc, viewer=cli_principal())["items"]}
     assert listed["市供电公司"]["community"]["code"] == community_of(g[20].lon, g[20].lat)
     assert listed["市税务局"]["community"]["code"] == community_of(g[40].lon, g[40].lat)
-    again = work_orgs.import_work_orgs(svc, path)
+    again = work_orgs.import_work_orgs(svc, path, viewer=cli_principal())
     assert again["counts"] == result["counts"]
     with svc.db.session() as session:
         assert session.scalar(select(func.count()).select_from(WorkOrg)) == 2

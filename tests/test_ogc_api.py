@@ -14,6 +14,7 @@ from ogc_support import FREE_IN_C2, G3_BOX, OUTSIDE_C2, add_members, feature, og
 from shapely.geometry import box, mapping
 from sqlalchemy import select
 
+from gridsvc.access import cli_principal
 from gridsvc.services import audit
 from gridsvc.services.boundaries import import_records
 from gridsvc.storage.models import Member, Unit
@@ -32,7 +33,7 @@ NEW = C2 + "09"  # a new grid in the free strip of C2
 def client(settings):
     with app_client(settings) as c:
         svc = c.application.extensions["gridsvc"]
-        assert import_records(svc, ogc_records()).stored
+        assert import_records(svc, ogc_records(), viewer=cli_principal()).stored
         yield c
 
 
@@ -275,7 +276,7 @@ def test_create_replace_update_delete_a_grid(client, admin):
     assert client.get(item_url("grid", NEW), headers=admin).status_code == 404
 
     svc = client.application.extensions["gridsvc"]
-    entries = audit.query(svc, target=f"unit:{NEW}", limit=20)
+    entries = audit.query(svc, viewer=cli_principal(), target=f"unit:{NEW}", limit=20)
     actions = [(e["action"], e["status"]) for e in reversed(entries["items"])]
     assert [a for a in actions if a[1] < 300] == [
         ("POST /ogc/collections/<collection_id>/items", 201),
@@ -411,7 +412,8 @@ def test_optional_preconditions_let_desktop_clients_write_against_the_stored_ver
     import dataclasses
 
     with app_client(dataclasses.replace(settings, ogc_precondition="optional")) as c:
-        assert import_records(c.application.extensions["gridsvc"], ogc_records()).stored
+        assert import_records(c.application.extensions["gridsvc"], ogc_records(),
+            viewer=cli_principal()).stored
         admin = bearer(settings, "admin")
         renamed = c.patch(item_url("grid", G3), json={"properties": {"name": "新幸福网格"}},
                           headers=admin)
@@ -566,7 +568,8 @@ def test_basic_over_plain_http_is_refused_unless_allowed(settings):
     import dataclasses
 
     with app_client(settings) as c:
-        assert import_records(c.application.extensions["gridsvc"], ogc_records()).stored
+        assert import_records(c.application.extensions["gridsvc"], ogc_records(),
+            viewer=cli_principal()).stored
         planner = bearer(settings, "planner", unit=C1)
         far = c.get("/ogc/collections", headers=basic(planner), environ_base=REMOTE,
                     base_url="http://gis.example.cn")

@@ -25,6 +25,7 @@ from ogc_support import FREE_IN_C2, OUTSIDE_C2, feature, ogc_records
 from shapely.geometry import box
 from sqlalchemy import func, select
 
+from gridsvc.access import cli_principal
 from gridsvc.services.boundaries import import_records
 from gridsvc.storage import units as q
 from gridsvc.storage.models import Unit
@@ -75,7 +76,7 @@ def stored_codes(svc) -> dict[int, set[str]]:
 
 def test_gdal_lists_and_reads_every_feature_of_every_collection(live_server, svc,
                                                                 requests_seen, settings):
-    assert import_records(svc, city().records).stored
+    assert import_records(svc, city().records, viewer=cli_principal()).stored
     token = bearer(settings, "admin")["Authorization"].split()[1]
     url = "OAPIF:" + live_server.url("/ogc")
     codes = stored_codes(svc)
@@ -109,7 +110,7 @@ def test_gdal_lists_and_reads_every_feature_of_every_collection(live_server, svc
 
 
 def test_gdal_without_a_token_gets_nothing(live_server, svc):
-    assert import_records(svc, ogc_records()).stored
+    assert import_records(svc, ogc_records(), viewer=cli_principal()).stored
     done = subprocess.run([ogrinfo_exe(), "-ro", "-so", "OAPIF:" + live_server.url("/ogc")],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode != 0 and "grid" not in done.stdout
@@ -138,7 +139,7 @@ def refused(call) -> dict:
 def test_owslib_reads_creates_updates_and_deletes(live_server, svc, settings, owslib_headers):
     from owslib.ogcapi.features import Features
 
-    assert import_records(svc, ogc_records()).stored
+    assert import_records(svc, ogc_records(), viewer=cli_principal()).stored
     api = Features(live_server.url("/ogc/"), headers=bearer(settings, "admin"))
     assert {link["rel"] for link in api.links} >= {"service-desc", "conformance", "data"}
     assert api.api()["openapi"].startswith("3.0")

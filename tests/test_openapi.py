@@ -13,6 +13,7 @@ from loop_support import LOOP_CALLS
 from maps_support import MAP_CALLS
 from members_support import REGISTRATION_CALLS
 
+from gridsvc.access import cli_principal
 from gridsvc.services.boundaries import import_records
 from gridsvc.web.openapi import openapi_document
 
@@ -66,7 +67,8 @@ def test_component_schemas_are_valid_json_schema():
 @pytest.fixture
 def client(settings):
     with app_client(settings) as c:
-        assert import_records(c.application.extensions["gridsvc"], sample_records()).stored
+        assert import_records(c.application.extensions["gridsvc"], sample_records(),
+            viewer=cli_principal()).stored
         yield c
 
 

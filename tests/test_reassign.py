@@ -9,6 +9,7 @@ from api_support import B1, B2, G1, H1, sample_records
 from shapely.geometry import box
 from sqlalchemy import select
 
+from gridsvc.access import cli_principal
 from gridsvc.services import boundaries as svc_boundaries
 from gridsvc.services.context import Services
 from gridsvc.storage.models import AssignmentChange, Member, Unit
@@ -20,7 +21,7 @@ B3 = G1 + "03"
 @pytest.fixture
 def svc(settings):
     services = Services.from_settings(settings)
-    svc_boundaries.import_records(services, sample_records())
+    svc_boundaries.import_records(services, sample_records(), viewer=cli_principal())
     with services.db.session() as s:
         ids = {code: id_ for code, id_ in s.execute(select(Unit.code, Unit.id))}
         homes = [("王芳", "13800000001", 120.9007, 32.0008, B1),
@@ -51,7 +52,7 @@ def members(svc) -> dict[str, tuple]:
 
 def test_preview_lists_exactly_the_members_who_move_and_changes_nothing(svc):
     before = members(svc)
-    preview = svc_boundaries.import_records(svc, redrawn(), dry_run=True)
+    preview = svc_boundaries.import_records(svc, redrawn(), dry_run=True, viewer=cli_principal())
     assert preview.report.ok and not preview.stored
     moved = [(m.subject, m.label, m.from_code, m.to_code) for m in preview.moves]
     assert moved == [("member", "李*", B1, B3)]
@@ -63,7 +64,7 @@ def test_preview_lists_exactly_the_members_who_move_and_changes_nothing(svc):
 
 
 def test_apply_moves_members_and_records_history(svc):
-    outcome = svc_boundaries.import_records(svc, redrawn())
+    outcome = svc_boundaries.import_records(svc, redrawn(), viewer=cli_principal())
     assert outcome.stored and [m.to_code for m in outcome.moves] == [B3]
     assert members(svc)["13800000002"] == (B3, "assigned")
     assert members(svc)["13800000001"] == (B1, "assigned")
@@ -71,14 +72,14 @@ def test_apply_moves_members_and_records_history(svc):
         [change] = s.scalars(select(AssignmentChange)).all()
     assert (change.subject, change.from_code, change.to_code) == ("member", B1, B3)
     assert change.boundary_revision == outcome.revision
-    again = svc_boundaries.import_records(svc, redrawn())
+    again = svc_boundaries.import_records(svc, redrawn(), viewer=cli_principal())
     assert again.moves == [] and again.updated == 0
 
 
 def test_home_left_uncovered_becomes_needs_confirmation(svc):
     records = {r.code: r for r in sample_records()}
     shrunk = dataclasses.replace(records[B2], geometry=box(120.9018, 32.0005, 120.9020, 32.0010))
-    outcome = svc_boundaries.import_records(svc, [shrunk])
+    outcome = svc_boundaries.import_records(svc, [shrunk], viewer=cli_principal())
     [move] = outcome.moves
     assert move.fallback and move.to_code == B2 and move.distance_m == pytest.approx(9.4, abs=1)
     assert members(svc)["13800000003"] == (B2, "needs-confirmation")

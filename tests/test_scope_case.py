@@ -12,6 +12,7 @@ import pytest
 import shapely
 from api_support import S, app_client, bearer, sample_records
 
+from gridsvc.access import cli_principal
 from gridsvc.services.boundaries import import_records
 
 pytestmark = pytest.mark.storage
@@ -40,7 +41,7 @@ def twin_trees():
 def test_a_token_of_one_case_sees_nothing_of_the_other(settings):
     with app_client(settings) as client:
         svc = client.application.extensions["gridsvc"]
-        assert import_records(svc, twin_trees()).stored
+        assert import_records(svc, twin_trees(), viewer=cli_principal()).stored
         home = {"name": "张三", "phone": "13812341234", "lon": 120.9007 + SHIFT,
                 "lat": 32.0007, "coordsys": "wgs84"}
         created = client.post("/api/v1/members", json=home)

@@ -11,6 +11,7 @@ from api_support import B1, B2, C1, C2, G2, G3, app_client, bearer, write_geojso
 from ogc_support import FREE_IN_C2, feature, ogc_records
 from shapely.geometry import box, mapping
 
+from gridsvc.access import cli_principal
 from gridsvc.io.records import BoundaryRecord
 from gridsvc.services.boundaries import import_records
 
@@ -23,7 +24,8 @@ B1_OVER_B2 = box(120.9005, 32.0005, 120.9021, 32.0011)  # B1 grown over all of B
 @pytest.fixture
 def client(settings):
     with app_client(settings) as c:
-        assert import_records(c.application.extensions["gridsvc"], ogc_records()).stored
+        assert import_records(c.application.extensions["gridsvc"], ogc_records(),
+            viewer=cli_principal()).stored
         yield c
 
 

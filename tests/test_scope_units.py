@@ -31,6 +31,7 @@ from api_support import (
 from shapely.geometry import box, mapping
 from sqlalchemy import select, update
 
+from gridsvc.access import cli_principal
 from gridsvc.services.accounts import create_token, revoke_token
 from gridsvc.services.boundaries import import_records
 from gridsvc.storage.models import ApiToken, Member, Unit, utcnow
@@ -49,7 +50,7 @@ def client(settings):
     """The sample tree and one assigned member on each side of the C1/C2 line; no token."""
     with app_client(settings) as c:
         svc = c.application.extensions["gridsvc"]
-        assert import_records(svc, sample_records()).stored
+        assert import_records(svc, sample_records(), viewer=cli_principal()).stored
         with svc.db.session() as session:
             ids = dict(session.execute(select(Unit.code, Unit.id)).all())
             session.add_all(Member(name=name, phone=phone, lon=120.9007, lat=32.0007,

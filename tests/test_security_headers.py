@@ -15,6 +15,7 @@ import re
 import pytest
 from api_support import B1, C1, G1, S, app_client, sample_records, sign_in
 
+from gridsvc.access import cli_principal
 from gridsvc.maps.safe_html import html_text, script_json
 from gridsvc.services.boundaries import import_records
 
@@ -30,7 +31,8 @@ def client(settings):
         for r in records:
             if r.code in (S, C1, G1, B1):
                 r.name, r.leader = SERVER_SIDE + r.name, SERVER_SIDE
-        assert import_records(c.application.extensions["gridsvc"], records).stored
+        assert import_records(c.application.extensions["gridsvc"], records,
+            viewer=cli_principal()).stored
         yield c
 
 

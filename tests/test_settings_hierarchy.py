@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from gridsvc.access import cli_principal
 from gridsvc.hierarchy import DEFAULT_LEVELS, HierarchyError, load_hierarchy
 from gridsvc.settings import Settings, SettingsError, choice
 
@@ -164,7 +165,7 @@ def test_renamed_levels_reach_the_api(settings):
 
     renamed = dataclasses.replace(settings, levels=NANTONG)
     svc = Services.from_settings(renamed)
-    assert import_records(svc, sample_records()).stored
+    assert import_records(svc, sample_records(), viewer=cli_principal()).stored
     svc.close()
     with app_client(renamed) as client:
         sign_in(client, renamed)

@@ -12,6 +12,7 @@ from members_support import HEADER, city, city_services, write_csv
 from ogc_support import FREE_IN_C2, feature, ogc_records
 from sqlalchemy import func, select
 
+from gridsvc.access import cli_principal
 from gridsvc.services.boundaries import import_records
 from gridsvc.storage.models import Member, RosterRow, Unit
 from gridsvc.validation.text_rules import (
@@ -137,7 +138,8 @@ def test_a_roster_row_with_an_overlong_field_is_rejected_with_its_reason(
 @pytest.fixture
 def ogc_client(settings):
     with app_client(settings) as c:
-        assert import_records(c.application.extensions["gridsvc"], ogc_records()).stored
+        assert import_records(c.application.extensions["gridsvc"], ogc_records(),
+            viewer=cli_principal()).stored
         yield c
 
 
@@ -167,7 +169,7 @@ def test_a_boundary_file_with_a_control_character_fails_validation_naming_row_an
     records[4].properties = {"note": "x" * (TEXT_MAX + 1)}
     with app_client(settings) as c:
         svc = c.application.extensions["gridsvc"]
-        outcome = import_records(svc, records)
+        outcome = import_records(svc, records, viewer=cli_principal())
         assert not outcome.stored
         found = [(p.rule, p.row, p.field) for p in outcome.report.errors]
         assert found == [("bad-text", records[2].row, "leader"),

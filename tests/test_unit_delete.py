@@ -11,7 +11,7 @@ from api_support import B1, B2, C1, C2, G1, H1
 from ogc_support import add_members, ogc_records
 from sqlalchemy import select
 
-from gridsvc.access import Principal, Role
+from gridsvc.access import Principal, Role, cli_principal
 from gridsvc.services.boundaries import import_records
 from gridsvc.services.context import Services
 from gridsvc.services.errors import Conflict, Forbidden, NotFound, VersionConflict
@@ -28,7 +28,7 @@ ZHAO = "13800000003"  # lives in B2, about 66 m east of B1
 @pytest.fixture
 def svc(settings):
     services = Services.from_settings(dataclasses.replace(settings, index_check_seconds=0))
-    assert import_records(services, ogc_records()).stored
+    assert import_records(services, ogc_records(), viewer=cli_principal()).stored
     yield services
     services.close()
 
@@ -60,7 +60,7 @@ def test_deleting_a_building_moves_its_members_and_the_lookup_index(svc):
     index = svc.locator.current()
     assert index.codes[place(index, 120.9017, 32.0007, 200).row] == B2
     before = revision(svc)
-    outcome = delete_unit(svc, B2, expected_version=1)
+    outcome = delete_unit(svc, B2, expected_version=1, viewer=cli_principal())
     assert outcome.revision == before + 1 == revision(svc)
     assert B2 not in unit_ids(svc)
     [move] = outcome.moves  # only 赵敏: the others live in B1
@@ -83,12 +83,12 @@ def test_deleting_a_building_moves_its_members_and_the_lookup_index(svc):
 def test_a_unit_with_children_a_stale_version_or_an_unknown_code_is_refused(svc):
     before = revision(svc)
     with pytest.raises(Conflict) as refused:
-        delete_unit(svc, G1)
+        delete_unit(svc, G1, viewer=cli_principal())
     assert refused.value.extra["children"] == 2 and refused.value.status == 409
     with pytest.raises(VersionConflict):
-        delete_unit(svc, B2, expected_version=7)
+        delete_unit(svc, B2, expected_version=7, viewer=cli_principal())
     with pytest.raises(NotFound):
-        delete_unit(svc, "nope")
+        delete_unit(svc, "nope", viewer=cli_principal())
     assert {G1, B2} <= set(unit_ids(svc)) and revision(svc) == before
 
 
@@ -107,7 +107,7 @@ def test_staff_confirmed_members_and_work_orgs_lose_the_deleted_unit_with_a_reas
         zhao.match = {"method": "staff"}  # confirmed by staff: boundary changes keep it
         s.add(WorkOrg(name="某公司党支部", status="assigned", community_id=unit_ids(svc)[B2],
                       match={}))
-    outcome = delete_unit(svc, B2)
+    outcome = delete_unit(svc, B2, viewer=cli_principal())
     assert outcome.moves == [] and outcome.cleared_members == [members[ZHAO]]
     assert len(outcome.cleared_work_orgs) == 1
     zhao = member(svc, members[ZHAO])
@@ -122,7 +122,7 @@ def test_staff_confirmed_members_and_work_orgs_lose_the_deleted_unit_with_a_reas
 
 def test_deleting_a_household_gives_its_members_the_household_rule_picks_now(svc):
     members = add_members(svc)
-    outcome = delete_unit(svc, H1)
+    outcome = delete_unit(svc, H1, viewer=cli_principal())
     assert {m.id for m in outcome.moves} == set(members.values())
     assert all(m.from_household == H1 and m.to_household is None for m in outcome.moves)
     for member_id in members.values():

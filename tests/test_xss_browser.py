@@ -20,6 +20,7 @@ from browser import assert_all_requests_local, assert_no_console_errors, open_pa
 from shapely.geometry import box
 from sqlalchemy import select
 
+from gridsvc.access import cli_principal
 from gridsvc.maps.assets import assets_dir, missing_files
 from gridsvc.services.boundaries import import_records
 from gridsvc.storage.models import Member, Unit
@@ -72,7 +73,7 @@ def server(live_server):
     by_code[B1].name, by_code[B1].leader = JINJA, IMG
     by_code[B2].name, by_code[B2].leader = IMG, SCRIPT
     by_code[H1].name, by_code[H1].leader = SCRIPT, JINJA
-    assert import_records(svc, records).stored
+    assert import_records(svc, records, viewer=cli_principal()).stored
     admin = bearer(live_server.app.extensions["gridsvc"].settings, "admin")
     request = urllib.request.Request(
         live_server.url(f"/ogc/collections/grid/items/{G2}"), method="PATCH",

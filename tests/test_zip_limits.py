@@ -17,6 +17,7 @@ import pytest
 from api_support import app_client, sample_records, sign_in, write_geojson
 from click.testing import CliRunner
 
+from gridsvc.access import cli_principal
 from gridsvc.cli import cli
 from gridsvc.io import archive
 from gridsvc.io.boundaries import BoundaryFileError, ZipLimitExceeded, ZipLimits, read_boundaries
@@ -199,7 +200,7 @@ def stored(settings: Settings) -> Settings:
     """The test database holding the small sample tree."""
     svc = Services.from_settings(settings)
     try:
-        assert import_records(svc, sample_records()).stored
+        assert import_records(svc, sample_records(), viewer=cli_principal()).stored
     finally:
         svc.close()
     return settings

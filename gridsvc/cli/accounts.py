@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 
-from gridsvc.access import Role
+from gridsvc.access import Role, cli_principal
 from gridsvc.cli.common import audited, cli, fail, print_json, services
 from gridsvc.services import accounts
 from gridsvc.services import audit as audit_log
@@ -96,7 +96,8 @@ def list_entries(actor: str | None, action: str | None, target: str | None, days
                  limit: int, as_json: bool) -> None:
     """Entries, newest first."""
     try:
-        page = audit_log.query(services(), actor=actor, action=action, target=target,
+        page = audit_log.query(services(), viewer=cli_principal(), actor=actor, action=action,
+                               target=target,
                                since=datetime.now(UTC) - timedelta(days=days), limit=limit)
     except ServiceError as exc:
         raise fail(exc) from exc

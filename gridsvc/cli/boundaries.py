@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from gridsvc.access import cli_principal
 from gridsvc.cli.common import Progress, audited, cli, fail, print_json, services
 from gridsvc.services import boundaries as svc_boundaries
 from gridsvc.services.errors import ServiceError
@@ -72,7 +73,7 @@ def import_boundaries(file: Path, encoding: str | None, mapping: tuple[str, ...]
     try:
         outcome = svc_boundaries.import_file(
             svc, file, encoding=encoding, field_map=_field_map(mapping), crs=crs,
-            repair=repair, dry_run=dry_run, progress=progress,
+            repair=repair, dry_run=dry_run, progress=progress, viewer=cli_principal(),
         )
     except ServiceError as exc:
         raise fail(exc) from exc
@@ -101,10 +102,10 @@ def validate(file: Path | None, unit: str | None, encoding: str | None,
         if file is not None:
             report = svc_boundaries.import_file(
                 svc, file, encoding=encoding, field_map=_field_map(mapping), crs=crs,
-                repair=repair, dry_run=True, progress=progress,
+                repair=repair, dry_run=True, progress=progress, viewer=cli_principal(),
             ).report
         else:
-            report = svc_boundaries.validate_stored(svc, unit)
+            report = svc_boundaries.validate_stored(svc, unit, viewer=cli_principal())
     except ServiceError as exc:
         raise fail(exc) from exc
     finally:
@@ -123,7 +124,7 @@ def export(out: Path, unit: str | None, fmt: str | None) -> None:
     """Write the tree (or a subtree) to a GeoJSON, GeoPackage or zipped Shapefile."""
     svc = services()
     try:
-        count = svc_boundaries.export_tree(svc, out, fmt, unit)
+        count = svc_boundaries.export_tree(svc, out, fmt, unit, viewer=cli_principal())
     except ServiceError as exc:
         raise fail(exc) from exc
     click.echo(f"wrote {count} units to {out}")

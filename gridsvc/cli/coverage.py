@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from gridsvc.access import cli_principal
 from gridsvc.cli.common import cli, fail, print_json, services
 from gridsvc.services import coverage as svc_coverage
 from gridsvc.services.errors import ServiceError
@@ -63,14 +64,15 @@ def coverage(unit: str | None, level: str | None, parent: str | None, sort: str,
         if unit is not None:
             if level or parent:
                 raise click.UsageError("give either --unit or --level/--parent")
-            result = svc_coverage.unit_coverage(svc, unit)
+            result = svc_coverage.unit_coverage(svc, unit, cli_principal())
             if as_json:
                 print_json({"unit": result.unit, "children": result.children})
                 return
             click.echo(format_table([result.unit, *result.children]))
             return
         page = svc_coverage.level_coverage(svc, level or 1, parent=parent, sort=sort,
-                                           order=order, limit=limit, offset=offset)
+                                           order=order, limit=limit, offset=offset,
+                                           viewer=cli_principal())
     except ServiceError as exc:
         raise fail(exc) from exc
     finally:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from gridsvc.access import cli_principal
 from gridsvc.cli.common import Progress, audited, cli, fail, services
 from gridsvc.services.context import Services
 from gridsvc.services.errors import ServiceError
@@ -93,10 +94,10 @@ def validation(file: Path | None, unit: str | None, out: Path, encoding: str | N
 
     def build(store: LayerStore) -> folium.Map:
         if file is None:
-            report = boundaries.validate_stored(store.svc, unit)
+            report = boundaries.validate_stored(store.svc, unit, viewer=cli_principal())
             return validation_map(store, report, unit=unit, api=None)
         outcome = boundaries.import_file(store.svc, file, encoding=encoding, crs=crs,
-                                         dry_run=True)
+                                         dry_run=True, viewer=cli_principal())
         records = uploaded_records(file, encoding=encoding, crs=crs,
                                    zip_limits=boundaries.zip_limits(store.svc.settings))
         click.echo(f"{len(outcome.report.errors)} errors, {len(outcome.report.warnings)} "

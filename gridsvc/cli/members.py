@@ -11,6 +11,7 @@ from typing import Any
 
 import click
 
+from gridsvc.access import cli_principal
 from gridsvc.cli.common import Progress, audited, cli, fail, print_json, services
 from gridsvc.services import members, registration, work_orgs
 from gridsvc.services.errors import ServiceError
@@ -23,7 +24,8 @@ def _all_rows(roster_id: int, status: str | None) -> list[dict[str, Any]]:
     svc = services()
     rows: list[dict[str, Any]] = []
     while True:
-        page = registration.roster_rows(svc, roster_id, status, limit=PAGE, offset=len(rows))
+        page = registration.roster_rows(svc, roster_id, status, limit=PAGE, offset=len(rows),
+                                         viewer=cli_principal())
         rows.extend(page["items"])
         if len(rows) >= page["total"] or not page["items"]:
             return rows
@@ -87,7 +89,7 @@ def rosters() -> None:
 def show_roster(roster_id: int, status: str | None, as_json: bool) -> None:
     """Show a roster's counts and its rows with their problems."""
     try:
-        summary = registration.get_roster(services(), roster_id)
+        summary = registration.get_roster(services(), roster_id, cli_principal())
         rows = _all_rows(roster_id, status)
     except ServiceError as exc:
         raise fail(exc) from exc
@@ -106,7 +108,7 @@ def work_orgs_group() -> None:
 def report(name: str, as_json: bool) -> None:
     """The organisation's community and where each of its members lives."""
     try:
-        data = work_orgs.work_org_report(services(), name=name)
+        data = work_orgs.work_org_report(services(), name=name, viewer=cli_principal())
     except ServiceError as exc:
         raise fail(exc) from exc
     if as_json:

@@ -14,6 +14,7 @@ from typing import Any
 import click
 from gunicorn.app.base import BaseApplication
 
+from gridsvc.access import cli_principal
 from gridsvc.cli.common import Progress, audited, cli, services
 from gridsvc.demo.city import SCALES, SHAPES, generate_city, write_demo
 from gridsvc.demo.members import demo_roster, write_roster
@@ -58,7 +59,7 @@ def demo(seed: int, scale: str, shape: str, out: Path | None, load: bool,
     upgrade(svc.db)
     progress = Progress()
     try:
-        outcome = import_records(svc, city.records, progress=progress)
+        outcome = import_records(svc, city.records, progress=progress, viewer=cli_principal())
     finally:
         progress.close()
     if not outcome.report.ok:
@@ -69,7 +70,8 @@ def demo(seed: int, scale: str, shape: str, out: Path | None, load: bool,
     if members if members is not None else scale == "small":
         with tempfile.TemporaryDirectory() as folder:
             roster = write_roster(demo_roster(city, seed), Path(folder) / "demo-roster.csv")
-            counts = import_members(svc, roster, progress=Progress())["counts"]
+            counts = import_members(svc, roster, progress=Progress(),
+                                    viewer=cli_principal())["counts"]
         click.echo("demo members: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     need_count = (200 if scale == "small" else 0) if need_count is None else need_count
     if need_count > 0:

@@ -16,6 +16,7 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, delete, func, select
 
 from gridsvc.access import Principal
+from gridsvc.services import authz
 from gridsvc.services.context import Services
 from gridsvc.services.errors import InvalidInput
 from gridsvc.services.registration import check_page
@@ -65,6 +66,7 @@ def purge(services: Services, days: int | None = None) -> int:
 def query(
     services: Services,
     *,
+    viewer: Principal,
     actor: str | None = None,
     action: str | None = None,
     target: str | None = None,
@@ -73,7 +75,9 @@ def query(
     limit: int = 100,
     offset: int = 0,
 ) -> dict[str, Any]:
-    """Entries newest first, filtered by exact actor, action prefix, exact target and time."""
+    """Entries newest first, filtered by exact actor, action prefix, exact target and time;
+    only for a ``viewer`` allowed to read the audit log."""
+    authz.authorize(viewer, authz.Action.READ_AUDIT, authz.CITY, what="audit log")
     check_page(limit, offset)
     where = []
     if actor:

@@ -166,7 +166,7 @@ def _outside_scope(session: Session, records: Sequence[BoundaryRecord],
 
 
 def _check_scope(session: Session, records: Sequence[BoundaryRecord],
-                 viewer: Principal | None) -> None:
+                 viewer: Principal) -> None:
     if scope.city_wide(viewer):
         return
     assert viewer is not None
@@ -186,7 +186,7 @@ def _check_scope(session: Session, records: Sequence[BoundaryRecord],
         )
 
 
-def _clip_to_scope(svc: Services, report: Report, viewer: Principal | None) -> None:
+def _clip_to_scope(svc: Services, report: Report, viewer: Principal) -> None:
     """A scoped viewer's report draws nothing outside their subtree: each problem's shape
     (an overlap with a neighbour, a gap between siblings) is cut to the scope unit's stored
     area and its location dropped when outside it. Problems still name the other unit
@@ -319,7 +319,7 @@ def import_records(
     dry_run: bool = False,
     progress: Progress = _quiet,
     expected_versions: Mapping[str, int] | None = None,
-    viewer: Principal | None = None,
+    viewer: Principal,
 ) -> ImportOutcome:
     """Validate records against the stored tree and, if clean, store them in one transaction.
 
@@ -407,7 +407,7 @@ def import_file(
     repair: bool = False,
     dry_run: bool = False,
     progress: Progress = _quiet,
-    viewer: Principal | None = None,
+    viewer: Principal,
 ) -> ImportOutcome:
     """Read a boundary file (GeoJSON, GeoPackage, Shapefile or zip) and import it."""
     progress("read", 0, 1)
@@ -425,7 +425,7 @@ def import_file(
                           progress=progress, viewer=viewer)
 
 
-def scoped_root(svc: Services, root: str | None, viewer: Principal | None) -> str | None:
+def scoped_root(svc: Services, root: str | None, viewer: Principal) -> str | None:
     """The unit a read of the stored tree starts from: ``root`` (404 outside the viewer's
     subtree), else the viewer's scope root (None: the whole tree)."""
     if root is None and scope.city_wide(viewer):
@@ -435,7 +435,7 @@ def scoped_root(svc: Services, root: str | None, viewer: Principal | None) -> st
 
 
 def stored_records(svc: Services, root: str | None = None,
-                   viewer: Principal | None = None) -> list[BoundaryRecord]:
+                   *, viewer: Principal) -> list[BoundaryRecord]:
     """The stored tree (or a subtree) as interchange records, parents first."""
     views = subtree(svc, scoped_root(svc, root, viewer), with_geometry=True, viewer=viewer)
     return [
@@ -451,11 +451,11 @@ def stored_records(svc: Services, root: str | None = None,
 
 
 def validate_stored(svc: Services, root: str | None = None,
-                    viewer: Principal | None = None) -> Report:
+                    *, viewer: Principal) -> Report:
     """Run every validation rule over the stored tree (or a subtree; for a scoped viewer their
     subtree at most)."""
     root = scoped_root(svc, root, viewer)
-    records = stored_records(svc, root, viewer)
+    records = stored_records(svc, root, viewer=viewer)
     existing: dict[str, ExistingUnit] = {}
     if root is not None and records and records[0].parent_code:
         with svc.db.session() as session:
@@ -471,10 +471,10 @@ def validate_stored(svc: Services, root: str | None = None,
 
 
 def export_tree(svc: Services, path: Path, fmt: str | None = None, root: str | None = None,
-                viewer: Principal | None = None) -> int:
+                *, viewer: Principal) -> int:
     """Write the tree or a subtree (the viewer's at most) to GeoJSON, GeoPackage or zipped
     Shapefile; returns the count."""
-    records = stored_records(svc, root, viewer)
+    records = stored_records(svc, root, viewer=viewer)
     names = {lv.level: f"level{lv.level}_{lv.key}" for lv in svc.hierarchy.levels}
     write_records(records, Path(path), fmt, layer_names=names)
     return len(records)

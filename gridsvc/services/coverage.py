@@ -274,7 +274,7 @@ def _sum_up(index: CityIndex, own: dict[str, np.ndarray]) -> dict[str, np.ndarra
     return totals
 
 
-def _in_scope(cov: Coverage, rows: np.ndarray, viewer: Principal | None) -> np.ndarray:
+def _in_scope(cov: Coverage, rows: np.ndarray, viewer: Principal) -> np.ndarray:
     """Which of ``rows`` lie in the viewer's subtree."""
     if scope.city_wide(viewer):
         return np.ones(len(rows), dtype=bool)
@@ -285,14 +285,14 @@ def _in_scope(cov: Coverage, rows: np.ndarray, viewer: Principal | None) -> np.n
     return (cov.index.chains.chain_matrix(rows) == top).any(axis=1)
 
 
-def _check_readable(svc: Services, viewer: Principal | None, code: str, field: str,
+def _check_readable(svc: Services, viewer: Principal, code: str, field: str,
                     above: bool = False) -> None:
     if not scope.city_wide(viewer):
         with svc.db.session() as session:
             scope.readable_unit(session, viewer, code, above=above, field=field)
 
 
-def default_level(svc: Services, viewer: Principal | None = None) -> int:
+def default_level(svc: Services, viewer: Principal) -> int:
     """The level a listing shows when none is asked for: the streets, or the level of a scoped
     viewer's scope root."""
     if scope.city_wide(viewer) or viewer is None or viewer.scope_code is None:
@@ -301,7 +301,7 @@ def default_level(svc: Services, viewer: Principal | None = None) -> int:
         return scope.readable_unit(session, viewer, viewer.scope_code).level
 
 
-def unit_coverage(svc: Services, code: str, viewer: Principal | None = None) -> UnitCoverage:
+def unit_coverage(svc: Services, code: str, viewer: Principal) -> UnitCoverage:
     """One unit's figures and each of its children's (area levels only), children by code."""
     _check_readable(svc, viewer, code, "unit")
     cov = compute(svc)
@@ -321,7 +321,7 @@ def level_coverage(
     order: str | None = None,
     limit: int = 100,
     offset: int = 0,
-    viewer: Principal | None = None,
+    viewer: Principal,
 ) -> CoveragePage:
     """The units of one level (under ``parent`` when given; None: ``default_level``) in the
     viewer's subtree, sorted and paged."""

@@ -110,13 +110,13 @@ def _record(view: tree.UnitView) -> BoundaryRecord:
 
 def _edited(svc: Services, code: str, geometry: BaseGeometry | None,
             attributes: dict[str, Any] | None,
-            viewer: Principal | None) -> tuple[BoundaryRecord, int]:
+            viewer: Principal) -> tuple[BoundaryRecord, int]:
     """The stored unit as a record with the new geometry and attributes, and its version;
     NotFound for an unknown unit, Forbidden for one outside the viewer's subtree."""
     if not scope.city_wide(viewer):
         with svc.db.session() as session:
             scope.writable_unit(session, viewer, code)
-    view = tree.get_unit(svc, code, with_geometry=True).unit
+    view = tree.get_unit(svc, code, with_geometry=True, viewer=viewer).unit
     record = _record(view)
     if geometry is not None:
         record.geometry = geometry
@@ -133,7 +133,7 @@ def _edited(svc: Services, code: str, geometry: BaseGeometry | None,
 
 def check_edit(svc: Services, code: str, *, geometry: BaseGeometry | None = None,
                attributes: dict[str, Any] | None = None,
-               viewer: Principal | None = None) -> EditOutcome:
+               viewer: Principal) -> EditOutcome:
     """Validate the edit against the stored tree and preview who would move; stores nothing."""
     record, version = _edited(svc, code, geometry, attributes, viewer)
     outcome = import_records(svc, [record], dry_run=True, viewer=viewer)
@@ -143,7 +143,7 @@ def check_edit(svc: Services, code: str, *, geometry: BaseGeometry | None = None
 def save_edit(svc: Services, code: str, expected_version: int, *,
               geometry: BaseGeometry | None = None,
               attributes: dict[str, Any] | None = None,
-              viewer: Principal | None = None) -> EditOutcome:
+              viewer: Principal) -> EditOutcome:
     """Store the edit if the unit is still at ``expected_version`` and the edit validates.
 
     Raises ``VersionMismatch`` when another save came first and ``ValidationFailed`` (with the
@@ -177,5 +177,5 @@ def save_edit(svc: Services, code: str, expected_version: int, *,
             "nothing was stored",
             code=code, report=outcome.report.as_dict(with_geometry=True),
         )
-    unit = tree.get_unit(svc, code, with_geometry=True).unit
+    unit = tree.get_unit(svc, code, with_geometry=True, viewer=viewer).unit
     return EditOutcome(code, unit.props["version"], outcome, unit)

@@ -282,7 +282,7 @@ INPUT_KEYS = ("name", "phone", "party_org", "work_unit", "home_address", "lon", 
 
 
 def update_member(svc: Services, member_id: int, data: Mapping[str, Any],
-                  viewer: Principal | None = None, expected_version: int | None = None,
+                  viewer: Principal, expected_version: int | None = None,
                   require_version: bool = False) -> dict[str, Any]:
     """Staff update: fields in ``data`` replace the stored ones (null clears), the rest stay;
     the member is assigned again (a staff confirmation stands if address and point are
@@ -308,7 +308,7 @@ def update_member(svc: Services, member_id: int, data: Mapping[str, Any],
             f"/api/v1/members/{member_id}), so an update cannot overwrite someone else's")
     try:
         with svc.db.session() as session:
-            member = _get(session, member_id)
+            member = _get(session, member_id, viewer)
             _check_version(member, expected_version)
             taken = session.scalar(select(Member.id).where(Member.phone == inp.phone,
                                                            Member.id != member_id))
@@ -336,7 +336,7 @@ def _version_conflict(member_id: int) -> VersionConflict:
                            f"saved first); read it again for its ETag")
 
 
-def _get(session: Session, member_id: int, viewer: Principal | None = None) -> Member:
+def _get(session: Session, member_id: int, viewer: Principal) -> Member:
     """The member, or NotFound when there is none or the viewer may not see them."""
     member = session.get(Member, member_id)
     if member is None or not scope.sees_member(session, viewer, member):
@@ -358,7 +358,7 @@ def _building_point(session: Session, member: Member, code: str) -> tuple[float,
 
 
 def confirm_member(svc: Services, member_id: int, building: Any,
-                   viewer: Principal | None = None, expected_version: int | None = None
+                   viewer: Principal, expected_version: int | None = None
                    ) -> dict[str, Any]:
     """Staff confirm the member's building (a micro-grid code): status assigned, match
     method "staff"; the household is chosen again. ``expected_version`` as for
@@ -396,7 +396,7 @@ def confirm_member(svc: Services, member_id: int, building: Any,
         raise _version_conflict(member_id) from None
 
 
-def get_member(svc: Services, member_id: int, viewer: Principal | None = None
+def get_member(svc: Services, member_id: int, viewer: Principal
                ) -> dict[str, Any]:
     snap = Snapshot.take(svc)
     with svc.db.session() as session:
@@ -406,7 +406,7 @@ def get_member(svc: Services, member_id: int, viewer: Principal | None = None
 
 def list_members(svc: Services, status: str | None = None, unit: str | None = None,
                  search: str | None = None, limit: int = 100, offset: int = 0,
-                 viewer: Principal | None = None) -> dict[str, Any]:
+                 *, viewer: Principal) -> dict[str, Any]:
     """Members by id, filtered by status, by the subtree of a unit (their building is in it)
     and by a name fragment; paged; only those the viewer may see."""
     check_status(status)
@@ -439,7 +439,7 @@ def list_members(svc: Services, status: str | None = None, unit: str | None = No
 
 
 def import_members(svc: Services, path: Path, filename: str | None = None,
-                   progress: Progress = quiet, viewer: Principal | None = None
+                   progress: Progress = quiet, *, viewer: Principal
                    ) -> dict[str, Any]:
     """Import a roster (CSV or XLSX) in one transaction; every row ends assigned,
     needs-confirmation or rejected and is kept as a RosterRow. Members are matched by phone:
@@ -481,7 +481,7 @@ def import_members(svc: Services, path: Path, filename: str | None = None,
         return roster_view(imp)
 
 
-def _keep_in_scope(session: Session, snap: Snapshot, viewer: Principal | None,
+def _keep_in_scope(session: Session, snap: Snapshot, viewer: Principal,
                    rows: Mapping[int, tuple[MemberInput | None, Assignment]],
                    outcome: dict[int, Assignment]) -> None:
     """Reject the rows a scoped viewer may not store: placed outside their subtree (or not

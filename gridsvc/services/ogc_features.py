@@ -34,10 +34,11 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from gridsvc.access import Principal
+from gridsvc.access import Principal, system_principal
 from gridsvc.hierarchy import Level
 from gridsvc.io.records import BoundaryRecord
-from gridsvc.services import ogc_filter, scope, unit_delete
+from gridsvc.services import authz, ogc_filter, scope, unit_delete
+from gridsvc.services.authz import Action, UnitResource
 from gridsvc.services.boundaries import ImportOutcome, import_records
 from gridsvc.services.context import Services
 from gridsvc.services.editing import geometry_from_geojson
@@ -162,7 +163,7 @@ def collection_level(svc: Services, collection_id: str) -> Level:
                    field="collectionId")
 
 
-def scope_filters(viewer: Principal | None) -> list[ColumnElement[bool]]:
+def scope_filters(viewer: Principal) -> list[ColumnElement[bool]]:
     """Filters that keep a query to the viewer's subtree (None: everything)."""
     found = scope.unit_filter(viewer)
     return [] if found is None else [found]
@@ -177,7 +178,7 @@ def _extent_columns(session: Session) -> list[Any]:
             func.max(xmax(Unit.geom)), func.max(ymax(Unit.geom))]
 
 
-def collections(svc: Services, viewer: Principal | None = None) -> list[CollectionInfo]:
+def collections(svc: Services, viewer: Principal) -> list[CollectionInfo]:
     """Every level as a collection, with its count and extent within the viewer's subtree."""
     with svc.db.session() as session:
         rows = session.execute(
@@ -201,7 +202,7 @@ def _views(rows: list[Any], svc: Services) -> list[UnitView]:
             for (u, parent_code), g in zip(rows, geoms, strict=True)]
 
 
-def items(svc: Services, level: Level, *, viewer: Principal | None = None,
+def items(svc: Services, level: Level, *, viewer: Principal,
           bbox: tuple[float, float, float, float] | None = None,
           limit: int = DEFAULT_LIMIT, offset: int = 0, crs: str = CRS84,
           bbox_crs: str = CRS84, query: Query | None = None) -> FeaturePage:
@@ -236,7 +237,7 @@ def items(svc: Services, level: Level, *, viewer: Principal | None = None,
 
 
 def item(svc: Services, level: Level, code: str, *,
-         viewer: Principal | None = None, crs: str = CRS84) -> UnitView:
+         viewer: Principal, crs: str = CRS84) -> UnitView:
     """One feature, its geometry in ``crs``; ``NotFound`` when it is missing, of another level
     or outside the subtree."""
     with svc.db.session() as session:
@@ -252,7 +253,7 @@ def item(svc: Services, level: Level, code: str, *,
 # -- writing -----------------------------------------------------------------------------------
 
 def create(svc: Services, level: Level, data: Any, *,
-           viewer: Principal | None = None, content_crs: str = CRS84) -> WriteOutcome:
+           viewer: Principal, content_crs: str = CRS84) -> WriteOutcome:
     """Store a new unit of ``level`` from a GeoJSON Feature whose geometry is in
     ``content_crs``; ``Forbidden`` when its parent
     lies outside the viewer's subtree, ``Conflict`` when its code is taken (saying so only
@@ -285,7 +286,7 @@ def create(svc: Services, level: Level, data: Any, *,
 
 
 def replace(svc: Services, level: Level, code: str, data: Any, *,
-            if_match: int | None = None, viewer: Principal | None = None,
+            if_match: int | None = None, viewer: Principal,
             content_crs: str = CRS84) -> WriteOutcome:
     """Replace a unit's geometry (in ``content_crs``) and attributes by a Feature: leader,
     phone, households and address it leaves out are cleared; a missing parent_code keeps the
@@ -309,7 +310,7 @@ def replace(svc: Services, level: Level, code: str, data: Any, *,
 
 
 def update(svc: Services, level: Level, code: str, patch: Any, *,
-           if_match: int | None = None, viewer: Principal | None = None,
+           if_match: int | None = None, viewer: Principal,
            content_crs: str = CRS84) -> WriteOutcome:
     """Apply a JSON merge patch (RFC 7396) of ``geometry`` (in ``content_crs``) and/or
     ``properties`` to a unit: properties it names change (null clears), the others stay."""
@@ -344,7 +345,7 @@ def update(svc: Services, level: Level, code: str, patch: Any, *,
 
 
 def delete(svc: Services, level: Level, code: str, *, if_match: int | None = None,
-           viewer: Principal | None = None) -> unit_delete.DeleteOutcome:
+           viewer: Principal) -> unit_delete.DeleteOutcome:
     """Delete a unit without child units (see ``unit_delete``); needs If-Match."""
     stored = _stored_for_write(svc, level, code, viewer)
     if if_match is None:
@@ -454,19 +455,18 @@ def _expected_version(code: str, if_match: int | None, props: Mapping[str, Any],
 
 
 def _stored_for_write(svc: Services, level: Level, code: str,
-                      viewer: Principal | None) -> UnitView:
+                      viewer: Principal) -> UnitView:
     """The unit a write names; ``Forbidden`` (not 404: writes say why) outside the subtree."""
-    stored = item(svc, level, code)
-    if viewer is not None:
-        with svc.db.session() as session:
-            path = session.scalar(select(Unit.path).where(Unit.code == code))
-        if not viewer.covers(path):
-            raise Forbidden(f"unit {code} lies outside the subtree of {viewer.scope_label}; "
-                            "this token may not change it", code=code)
+    stored = item(svc, level, code, viewer=system_principal("ogc write check"))
+    with svc.db.session() as session:
+        path = session.scalar(select(Unit.path).where(Unit.code == code))
+    if not authz.allowed(viewer, Action.WRITE_UNIT, UnitResource(path, code)):
+        raise Forbidden(f"unit {code} lies outside the subtree of {viewer.scope_label}; "
+                        "this token may not change it", code=code)
     return stored
 
 
-def _check_parent_scope(session: Session, viewer: Principal | None, parent_code: Any,
+def _check_parent_scope(session: Session, viewer: Principal, parent_code: Any,
                         level: Level) -> None:
     """A new or moved unit's parent must lie in the viewer's subtree; only a city-wide
     caller may add a unit without a parent."""
@@ -481,7 +481,7 @@ def _check_parent_scope(session: Session, viewer: Principal | None, parent_code:
                         f"{viewer.scope_label}", field="parent_code")
 
 
-def _check_move(svc: Services, viewer: Principal | None, stored: UnitView,
+def _check_move(svc: Services, viewer: Principal, stored: UnitView,
                 record: BoundaryRecord, level: Level) -> None:
     if record.parent_code != stored.props["parent_code"]:
         with svc.db.session() as session:
@@ -495,7 +495,7 @@ def _stored_service_area(svc: Services, code: str) -> BaseGeometry | None:
 
 
 def _save(svc: Services, record: BoundaryRecord, report: Report, expected: int | None,
-          viewer: Principal | None) -> WriteOutcome:
+          viewer: Principal) -> WriteOutcome:
     code = record.code
     stale = (f"unit {code} was changed by someone else since you read it; nothing was "
              "stored: read it again and redo the change")

@@ -278,7 +278,7 @@ def roster_view(imp: RosterImport) -> dict[str, Any]:
                          "data row is row 2"}
 
 
-def _roster(session: Session, roster_id: int, viewer: Principal | None) -> RosterImport:
+def _roster(session: Session, roster_id: int, viewer: Principal) -> RosterImport:
     """The import, if the viewer may read it: city-wide viewers read every roster, others
     only those uploaded with their own token (the rows hold the raw personal data)."""
     imp = session.get(RosterImport, roster_id)
@@ -288,14 +288,14 @@ def _roster(session: Session, roster_id: int, viewer: Principal | None) -> Roste
     return imp
 
 
-def get_roster(svc: Services, roster_id: int, viewer: Principal | None = None
+def get_roster(svc: Services, roster_id: int, viewer: Principal
                ) -> dict[str, Any]:
     with svc.db.session() as session:
         return roster_view(_roster(session, roster_id, viewer))
 
 
 def roster_rows(svc: Services, roster_id: int, status: str | None = None, limit: int = 100,
-                offset: int = 0, viewer: Principal | None = None) -> dict[str, Any]:
+                offset: int = 0, *, viewer: Principal) -> dict[str, Any]:
     """The rows of one import in row order, optionally of one status; paged."""
     check_status(status)
     limit, offset = check_page(limit, offset)

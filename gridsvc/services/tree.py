@@ -105,7 +105,7 @@ def list_units(
     limit: int = 100,
     offset: int = 0,
     with_geometry: bool = False,
-    viewer: Principal | None = None,
+    viewer: Principal,
 ) -> UnitPage:
     """Units matching every given filter, ordered by code (in the viewer's subtree)."""
     if not 1 <= limit <= MAX_LIMIT:
@@ -139,7 +139,7 @@ def list_units(
 
 
 def get_unit(svc: Services, code: str, *, with_geometry: bool = False,
-             viewer: Principal | None = None) -> UnitDetail:
+             viewer: Principal) -> UnitDetail:
     """One unit with its ancestors (root first) and how many units lie below it."""
     with svc.db.session() as session:
         stmt, _parent = q.with_parent_code()
@@ -171,7 +171,7 @@ def get_unit(svc: Services, code: str, *, with_geometry: bool = False,
 
 
 def children(svc: Services, code: str, *, with_geometry: bool = False,
-             viewer: Principal | None = None) -> list[UnitView]:
+             viewer: Principal) -> list[UnitView]:
     """The unit's children in the viewer's subtree, by code."""
     with svc.db.session() as session:
         unit = scope.readable_unit(session, viewer, code, above=True)
@@ -186,7 +186,7 @@ def children(svc: Services, code: str, *, with_geometry: bool = False,
 
 def subtree(
     svc: Services, code: str | None = None, *, max_level: int | None = None,
-    with_geometry: bool = True, viewer: Principal | None = None,
+    with_geometry: bool = True, viewer: Principal,
 ) -> list[UnitView]:
     """A unit and everything below it (or the whole tree), parents before children; for a
     scoped viewer only what lies in their subtree."""

@@ -60,7 +60,7 @@ class DeleteOutcome:
 
 
 def delete_unit(svc: Services, code: str, *, expected_version: int | None = None,
-                viewer: Principal | None = None) -> DeleteOutcome:
+                viewer: Principal) -> DeleteOutcome:
     """Delete the unit ``code`` (which must have no child units) in one transaction.
 
     ``expected_version`` makes it refuse with ``VersionConflict`` when the unit changed since
@@ -76,7 +76,7 @@ def delete_unit(svc: Services, code: str, *, expected_version: int | None = None
 
 
 def _delete(session: Session, svc: Services, code: str, expected_version: int | None,
-            viewer: Principal | None) -> DeleteOutcome:
+            viewer: Principal) -> DeleteOutcome:
     unit = session.scalar(select(Unit).where(Unit.code == code).with_for_update())
     if unit is None:
         raise NotFound(f"no unit with code {code!r}", code=code)

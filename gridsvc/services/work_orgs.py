@@ -225,7 +225,7 @@ def _link_members(session: Session, orgs: Sequence[WorkOrg]) -> int:
 
 
 def register_work_org(svc: Services, data: Mapping[str, Any],
-                      viewer: Principal | None = None) -> dict[str, Any]:
+                      viewer: Principal) -> dict[str, Any]:
     """Register one organisation; Conflict if the name is registered already, Forbidden when
     its community is outside a scoped viewer's subtree."""
     if not isinstance(data, Mapping):
@@ -252,7 +252,7 @@ def register_work_org(svc: Services, data: Mapping[str, Any],
 
 
 def import_work_orgs(svc: Services, path: Path, filename: str | None = None,
-                     progress: Progress = quiet, viewer: Principal | None = None
+                     progress: Progress = quiet, *, viewer: Principal
                      ) -> dict[str, Any]:
     """Import a roster of organisations in one transaction, matched by name (a re-import
     updates them); every row is kept as a RosterRow. Work-unit organisations register
@@ -334,7 +334,7 @@ def org_view(snap: Snapshot, org: WorkOrg, counts: Mapping[int, int]) -> dict[st
     }
 
 
-def _org_filter(viewer: Principal | None) -> list[Any]:
+def _org_filter(viewer: Principal) -> list[Any]:
     """Organisations a scoped viewer sees: those whose community is in their subtree."""
     if scope.city_wide(viewer):
         return []
@@ -345,7 +345,7 @@ def _org_filter(viewer: Principal | None) -> list[Any]:
 
 
 def list_work_orgs(svc: Services, search: str | None = None, limit: int = 100,
-                   offset: int = 0, viewer: Principal | None = None) -> dict[str, Any]:
+                   offset: int = 0, *, viewer: Principal) -> dict[str, Any]:
     limit, offset = check_page(limit, offset)
     snap = Snapshot.take(svc)
     with svc.db.session() as session:
@@ -361,7 +361,7 @@ def list_work_orgs(svc: Services, search: str | None = None, limit: int = 100,
 
 
 def work_org_report(svc: Services, org_id: int | None = None, name: str | None = None,
-                    viewer: Principal | None = None) -> dict[str, Any]:
+                    *, viewer: Principal) -> dict[str, Any]:
     """Both links: the organisation's community (单位 -> 驻地社区) and, for each of its
     members, where they live (党员 -> 居住地社区: street, community, grid, building).
 

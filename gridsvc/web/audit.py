@@ -138,8 +138,8 @@ def _time_arg(name: str) -> datetime | None:
 @bp.get("/audit")
 def list_entries() -> Response:
     """The audit log, newest first (admin)."""
-    require(Permission.READ_AUDIT)
+    viewer = require(Permission.READ_AUDIT)
     return json_response(audit.query(
-        current_services(), actor=text_arg("actor"), action=text_arg("action"),
+        current_services(), viewer=viewer, actor=text_arg("actor"), action=text_arg("action"),
         target=text_arg("target"), since=_time_arg("since"), until=_time_arg("until"),
         limit=int_arg("limit", 100), offset=int_arg("offset", 0)))

@@ -126,7 +126,7 @@ def import_upload() -> Response:
 def validate_stored() -> Response:
     """Validate the stored tree, or the subtree under ``?unit=CODE``."""
     viewer = require(Permission.READ_UNITS)
-    report = boundaries.validate_stored(current_services(), text_arg("unit"), viewer)
+    report = boundaries.validate_stored(current_services(), text_arg("unit"), viewer=viewer)
     return json_response({**report.as_dict(_with_geometry()),
                           "map": url_for("maps.validation_page", unit=text_arg("unit"))})
 

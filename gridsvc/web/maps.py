@@ -97,7 +97,7 @@ def distribution_page() -> Response:
 def validation_page() -> Response:
     viewer = require_page(Permission.READ_UNITS)
     unit = _unit(viewer)
-    report = boundaries.validate_stored(current_services(), unit, viewer)
+    report = boundaries.validate_stored(current_services(), unit, viewer=viewer)
     return _page(validation_map(layer_store(), report, unit=unit,
                                 action=url_for("maps.validate_upload_page"),
                                 csrf_token=page_csrf_token()))
