@@ -222,7 +222,7 @@ def geopandas_read(url: str, token: str, layers: list[str], crs: str = "") -> di
 
 def test_geopandas_reads_every_collection_with_counts_and_types(live_server, svc, settings,
                                                                 requests_seen):
-    assert import_records(svc, city().records).stored
+    assert import_records(svc, city().records, viewer=cli_principal()).stored
     codes = stored_codes(svc)
     token = bearer(settings, "admin")["Authorization"].split()[1]
     out = geopandas_read("OAPIF:" + live_server.url("/ogc"), token, LEVELS)
@@ -238,7 +238,7 @@ def test_geopandas_reads_every_collection_with_counts_and_types(live_server, svc
 
 
 def test_geopandas_reads_a_gauss_kruger_zone(live_server, svc, settings):
-    assert import_records(svc, ogc_records()).stored
+    assert import_records(svc, ogc_records(), viewer=cli_principal()).stored
     token = bearer(settings, "admin")["Authorization"].split()[1]
     out = geopandas_read("OAPIF:" + live_server.url("/ogc"), token, ["household"],
                          crs="EPSG:4549")
