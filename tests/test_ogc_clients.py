@@ -277,7 +277,7 @@ def qgis_read(url: str, connections: dict[str, str], levels: list[str],
 
 
 def test_qgis_reads_every_layer_with_basic_auth_per_connection(live_server, svc, settings):
-    assert import_records(svc, city().records).stored
+    assert import_records(svc, city().records, viewer=cli_principal()).stored
     codes = stored_codes(svc)
     with svc.db.session() as s:
         [community] = s.scalars(select(Unit.code).where(Unit.level == 2).order_by(
@@ -308,7 +308,7 @@ def test_qgis_reprojects_to_a_gauss_kruger_zone_as_the_server_does(live_server, 
     in a project in EPSG:4549 a household sits where the server's crs=EPSG:4549 puts it."""
     from urllib.request import Request, urlopen
 
-    assert import_records(svc, ogc_records()).stored
+    assert import_records(svc, ogc_records(), viewer=cli_principal()).stored
     admin = bearer(settings, "admin")
     out = qgis_read(live_server.url("/ogc"), {"admin": admin["Authorization"].split()[1]},
                     ["household", "grid"], srsname="EPSG:4549")
@@ -329,7 +329,7 @@ def test_gdal_attribute_filters_give_what_the_server_filters(live_server, svc, s
                                                              requests_seen, where, expect):
     """ogrinfo 3.6 reads the queryables and sends an equality -where as a simple property
     filter (the rest it filters itself): whatever it sends, the answer is what -where means."""
-    assert import_records(svc, ogc_records()).stored
+    assert import_records(svc, ogc_records(), viewer=cli_principal()).stored
     token = bearer(settings, "admin")["Authorization"].split()[1]
     out = ogrinfo(token, "-ro", "-q", "-geom=NO", "-where", where,
                   "OAPIF:" + live_server.url("/ogc"), "grid")
