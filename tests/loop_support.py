@@ -96,6 +96,7 @@ LOOP_CALLS = [
     ("post", "/api/v1/records/1/corrections", {"json": {"reason": "x"}}),
     ("post", "/api/v1/record-corrections/1/approve", {}),
     ("get", "/api/v1/points/member/1", {}),
+    ("get", "/api/v1/points/rankings?period=2026-Q4&unit=nope", {}),
     ("post", "/api/v1/posts", {"json": {}}),
     ("get", "/api/v1/posts?community=nope", {}),
     ("post", "/api/v1/posts/1/claims", {}),  # 403: an admin is not a member

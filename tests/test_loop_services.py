@@ -179,6 +179,13 @@ def test_work_unit_takes_and_rates(db, town):
     row = next(r for r in report["members"] if r["member_id"] == town.unit_member)
     assert row["services"] == 2 and row["satisfaction"] == 0.5 and row["talk"]
     assert report["talk_list"] == [town.unit_member]
+    # rankings: completed services first, then points, ties by id; names masked
+    ranked = points.rankings(svc, staff(town), "2026-12", town.community.code)["items"]
+    assert ranked[0]["member_id"] == town.unit_member and ranked[0]["services"] == 2
+    assert ranked[0]["name"] == "党**" and [r["rank"] for r in ranked] == [1, 2, 3, 4]
+    assert [r["member_id"] for r in ranked[1:]] == sorted(town.members)
+    with pytest.raises(InvalidInput):
+        points.rankings(svc, staff(town), "2026-Q5", town.community.code)
     # points: the member +1 service +1 rated well, the organisation +1
     assert points.balance(svc, ADMIN, "member", town.unit_member)["year"]["points"] == 2
     assert points.balance(svc, unit, "work_org", town.work_org)["year"]["points"] == 1

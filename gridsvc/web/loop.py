@@ -114,6 +114,16 @@ def decide_correction(correction_id: int, decision: str) -> Response:
         current_services(), current_principal(), correction_id, decision))
 
 
+@bp.get("/points/rankings")
+def rankings() -> Response:
+    period, unit = text_arg("period"), text_arg("unit")
+    if not period or not unit:
+        raise InvalidInput("give period (2026-W49, 2026-12, 2026-Q4, 2026) and unit=<code>",
+                           field="period" if not period else "unit")
+    return json_response(points.rankings(current_services(), current_principal(), period,
+                                         unit, int_arg("limit", 10)))
+
+
 @bp.get("/points/<kind>/<int:subject_id>")
 def balance(kind: str, subject_id: int) -> Response:
     return json_response(points.balance(current_services(), current_principal(), kind,

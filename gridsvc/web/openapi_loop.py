@@ -199,6 +199,18 @@ PATHS: dict[str, Any] = {
                             _param("decision", "approve or reject",
                                    {"enum": ["approve", "reject"]}, where="path")]),
     },
+    "/api/v1/points/rankings": {
+        "get": _op("Members of a subtree ranked for a week, month, quarter or year by "
+                   "completed services, then points (ties by member id; names masked; past "
+                   "periods frozen): weekly examples, monthly publication, quarterly ten best",
+                   "pointsRankings", {**ANY_OK, **COMMON},
+                   params=[_param("period", "2026-W49, 2026-12, 2026-Q4 or 2026",
+                                  {"type": "string"}, required=True),
+                           _param("unit", "The unit at the root", {"type": "string"},
+                                  required=True),
+                           _param("limit", "How many (default 10)",
+                                  {"type": "integer", "minimum": 1, "maximum": 100})]),
+    },
     "/api/v1/points/{kind}/{subject_id}": {
         "get": _op("Points of a member or work-unit organisation: week, month, quarter, year "
                    "and the year's entries", "pointsBalance", {**ANY_OK, **COMMON},

@@ -219,3 +219,72 @@ def remind_zero_points(services: Services, actor: Principal,
 def ensure_staff(session: Session, actor: Principal, community_id: int) -> None:
     if not is_staff_of(session, actor, community_id):
         raise Forbidden("only staff of the community may do this")
+
+
+# --- rankings ---------------------------------------------------------------------------------
+
+
+def _period_bounds(label: str) -> tuple[date, date]:
+    """``2026-W49``, ``2026-12``, ``2026-Q4`` or ``2026`` as (first day, day after)."""
+    try:
+        if "-W" in label:
+            year, week = label.split("-W")
+            start = date.fromisocalendar(int(year), int(week), 1)
+            return start, start + timedelta(days=7)
+        if "-Q" in label:
+            year, q = label.split("-Q")
+            if not 1 <= int(q) <= 4:
+                raise ValueError(label)
+            first, _, _ = periods(date(int(year), 3 * int(q) - 2, 1))["quarter"]
+            return first, periods(first)["quarter"][1]
+        if "-" in label:
+            year, month = label.split("-")
+            first = date(int(year), int(month), 1)
+            return first, periods(first)["month"][1]
+        first = date(int(label), 1, 1)
+        return first, date(first.year + 1, 1, 1)
+    except ValueError:
+        raise InvalidInput("period is a week (2026-W49), month (2026-12), quarter (2026-Q4) "
+                           "or year (2026)", field="period") from None
+
+
+def rankings(services: Services, actor: Principal, period: str, unit: str,
+             limit: int = 10) -> dict[str, Any]:
+    """The members living in ``unit``'s subtree ranked for a period by completed services
+    (verified records they took part in, started in the period), then points earned in it,
+    ties broken by member id; names masked. A past period is frozen: an undone service is
+    reversed by an entry dated when it was undone, so it counts in that later period."""
+    from gridsvc.privacy import mask_name
+    from gridsvc.storage.models import Unit
+    from gridsvc.storage.units import subtree_filter
+
+    start, end = _period_bounds(period)
+    if not 1 <= limit <= 100:
+        raise InvalidInput("limit is 1..100", field="limit")
+    with services.db.session() as session:
+        root = session.scalar(select(Unit).where(Unit.code == unit))
+        if root is None or not (actor.role is Role.ADMIN or (
+                actor.role in (Role.STAFF, Role.PLANNER) and actor.covers(root.path))):
+            raise NotFound(f"no unit with code {unit!r}", field="unit")
+        units = select(Unit.id).where(subtree_filter(root.path))
+        people: dict[int, str] = {row[0]: row[1] for row in session.execute(
+            select(Member.id, Member.name).where(Member.status.in_(REPORTED),
+                                                 Member.building_id.in_(units)))}
+        services_done: dict[int, int] = {}
+        for participants in session.scalars(select(ServiceRecord.participants).where(
+                ServiceRecord.status == "verified", ServiceRecord.started_at >= _utc(start),
+                ServiceRecord.started_at < _utc(end))):
+            for p in participants:
+                if p["member_id"] in people:
+                    services_done[p["member_id"]] = services_done.get(p["member_id"], 0) + 1
+        earned: dict[int, int] = {row[0]: int(row[1] or 0) for row in session.execute(
+            select(PointsEntry.subject_id, func.sum(PointsEntry.delta))
+            .where(PointsEntry.subject_kind == "member", PointsEntry.at >= _utc(start),
+                   PointsEntry.at < _utc(end))
+            .group_by(PointsEntry.subject_id))}
+    ranked = sorted(people, key=lambda m: (-services_done.get(m, 0), -int(earned.get(m) or 0),
+                                           m))
+    return {"period": period, "unit": unit, "items": [
+        {"rank": i + 1, "member_id": m, "name": mask_name(people[m]),
+         "services": services_done.get(m, 0), "points": int(earned.get(m) or 0)}
+        for i, m in enumerate(ranked[:limit])]}
