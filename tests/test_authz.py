@@ -9,6 +9,7 @@ import pkgutil
 from pathlib import Path
 
 import pytest
+from members_support import city, city_services, write_csv
 from sqlalchemy import select
 
 import gridsvc.services
@@ -19,7 +20,6 @@ from gridsvc.services.errors import Forbidden, NotFound
 from gridsvc.services.members import import_members
 from gridsvc.settings import Settings
 from gridsvc.storage.models import Member, Unit
-from tests.members_support import city, city_services, write_csv
 
 ACTOR_NAMES = ("viewer", "actor")
 # Words in a function's source that mean it decides what a caller may see or do.
