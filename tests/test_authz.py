@@ -131,3 +131,11 @@ def test_one_record_rules_agree_with_list_filters(settings: Settings, tmp_path: 
         assert any(
             session.scalars(select(Member.id).where(scope.member_filter(_staff(c.path, c.code))))
             .first() for c in communities)
+
+
+def test_every_need_transition_is_decided_by_authz() -> None:
+    import gridsvc.services.loop.common  # noqa: F401  (registers the need rules)
+    from gridsvc.domain.loop import TRANSITIONS
+
+    assert {f"need:{a}" for a in TRANSITIONS} <= authz.actions()
+    assert not authz.allowed(PUBLIC, "need:claim", object())  # not a need: no rule applies

@@ -11,10 +11,11 @@ resource and may depend on their relationship, not only on the role:
 
 * ``subtree``: the unit's path lies under the actor's scope root (``Principal.covers``);
 * ``owner``: a member's own record (``Principal.member_id``);
-* relationships of other modules (the current taker of an order, the staff of the community
-  whose boundary holds a need's point) are registered by those modules with the same decorator
-  (``gridsvc.services.loop`` decides its own parties per need and records them here as rules
-  on its resources).
+* relationships of other modules are registered by those modules with the same decorator:
+  ``gridsvc.services.loop.common`` registers ``need:<action>`` for every transition of the
+  need's state machine, on a ``NeedResource``, from the actor's parties to that need (staff of
+  the community whose boundary holds its point, the current taker, a member of that community,
+  the resident who ordered it).
 
 The actor is required everywhere: service functions take ``viewer``/``actor: Principal`` with
 no default (``tests/test_authz.py`` fails when one does not). The command line and jobs act as
@@ -79,6 +80,11 @@ def rule(action: str) -> Callable[[Rule], Rule]:
         return fn
 
     return register
+
+
+def actions() -> set[str]:
+    """Every action some rule decides."""
+    return set(_RULES)
 
 
 def allowed(actor: Principal, action: str, resource: Any) -> bool:

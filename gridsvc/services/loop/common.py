@@ -9,6 +9,7 @@ community (their home, or the community their work unit reported to), the report
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -17,7 +18,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from gridsvc.access import Principal, Role
-from gridsvc.domain.loop import DEFAULT_CONFIG, LIVE_ORDER_STATES, LoopConfig, Party
+from gridsvc.domain.loop import (
+    DEFAULT_CONFIG,
+    LIVE_ORDER_STATES,
+    TRANSITIONS,
+    LoopConfig,
+    Party,
+    Transition,
+)
+from gridsvc.services import authz
 from gridsvc.services.context import Services
 from gridsvc.services.errors import InvalidInput, NotFound, ServiceError
 from gridsvc.storage.loop_models import Need, Order, OutboxMessage
@@ -129,6 +138,33 @@ def parties(session: Session, actor: Principal, need: Need,
             and need.resident_id == actor.resident_id):
         found.add(Party.REPORTER)
     return found
+
+
+@dataclass(frozen=True)
+class NeedResource:
+    """A need as an authorization resource: the rules compute the actor's relationship to it
+    (staff of the community whose boundary holds its point, the current taker, a member of
+    that community, the resident who ordered it) in the caller's transaction."""
+
+    session: Session
+    need: Need
+    order: Order | None
+
+
+def _transition_rule(transition: Transition) -> authz.Rule:
+    def may(actor: Principal, resource: NeedResource) -> bool:
+        if not isinstance(resource, NeedResource):
+            return False
+        return bool(transition.parties & parties(resource.session, actor, resource.need,
+                                                 resource.order))
+    may.__doc__ = f"need:{transition.action}: {', '.join(sorted(transition.parties))}"
+    return may
+
+
+# One authz rule per transition of the need's state machine: ``authz.allowed(actor,
+# "need:claim", NeedResource(...))`` is the question workflow.act asks.
+for _transition in TRANSITIONS.values():
+    authz.rule(f"need:{_transition.action}")(_transition_rule(_transition))
 
 
 def get_need_row(session: Session, need_id: int, *, lock: bool = False) -> Need:

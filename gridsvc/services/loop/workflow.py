@@ -44,10 +44,12 @@ from gridsvc.domain.loop import (
     Outcome,
     allowed_actions,
 )
+from gridsvc.services import authz
 from gridsvc.services.context import Services
 from gridsvc.services.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gridsvc.services.loop import points
 from gridsvc.services.loop.common import (
+    NeedResource,
     audit_in,
     body_of,
     config,
@@ -99,7 +101,7 @@ def act(services: Services, actor: Principal, need_id: int, action: str,
             raise Conflict(f"the need is {state.value}: {action} is not possible now "
                            f"(you may: {', '.join(allowed) or 'nothing'})",
                            state=state.value, allowed=allowed)
-        if not transition.parties & rel:
+        if not authz.allowed(actor, f"need:{action}", NeedResource(session, need, order)):
             raise Forbidden(f"you may not {action} this need (you may: "
                             f"{', '.join(allowed) or 'nothing'})", state=state.value,
                             allowed=allowed)
