@@ -116,7 +116,8 @@ def running_server(database: Path, log: Path, workers: int = WORKERS,
     port = free_port()
     # the load comes from one address: the lookup rate limit would measure itself
     env = {**os.environ, "GRIDSVC_DATABASE_URL": f"sqlite:///{database}",
-           "GRIDSVC_LOOKUP_RATE_LIMIT": "0"}
+           "GRIDSVC_LOOKUP_RATE_LIMIT": "0", "GRIDSVC_REGISTRATION_RATE_LIMIT": "0",
+           "GRIDSVC_MEMBERS_RATE_LIMIT": "0"}
     with log.open("w") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gridsvc", "serve", "--host", "127.0.0.1", "--port",

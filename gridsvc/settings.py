@@ -123,6 +123,11 @@ class Settings:
     # Public lookups per client address, per process (per gunicorn worker), in the syntax of
     # the `limits` package ("120/minute", "10/second;1000/hour"); "0" or "" turns it off.
     lookup_rate_limit: str = rate("120/minute")
+    # Public self-registrations per client address, per process (same syntax)
+    registration_rate_limit: str = rate("10/minute;100/day")
+    # Staff member searches, updates and roster uploads per token, per process, counted
+    # together (they compare typed names and phones with the stored members)
+    members_rate_limit: str = rate("120/minute")
     # reverse proxies in front whose X-Forwarded-For/-Proto are trusted
     proxy_hops: int = number(0, min=0, max=10)
     audit_retention_days: int = number(180, min=1)  # audit entries older than this are purged

@@ -26,7 +26,9 @@ STAFF_ROUTES = [("get", "/api/v1/members"), ("get", "/api/v1/members/1"),
                 ("post", "/api/v1/rosters"), ("get", "/api/v1/rosters/1"),
                 ("get", "/api/v1/rosters/1/rows"), ("post", "/api/v1/work-orgs"),
                 ("get", "/api/v1/work-orgs"), ("get", "/api/v1/work-orgs/1/report"),
-                ("get", "/api/v1/members/me"), ("get", "/api/v1/audit")]
+                ("get", "/api/v1/members/me"), ("get", "/api/v1/audit"),
+                ("get", "/api/v1/registration-requests"),
+                ("post", "/api/v1/registration-requests/1/resolve")]
 # For tests/test_openapi.py: one call per registration route; an empty body is 400 on the
 # public route and every token-only route is 401 without a token.
 REGISTRATION_CALLS = [(method, url, {"json": {}})
@@ -105,3 +107,16 @@ def if_match(client, member_id: int, headers: dict[str, str]) -> dict[str, str]:
     """``headers`` with If-Match carrying the member's current ETag (read with them)."""
     etag = client.get(f"/api/v1/members/{member_id}", headers=headers).headers["ETag"]
     return headers | {"If-Match": etag}
+
+
+def member_id(client, phone: str) -> int:
+    """The id of the member with this phone (self-registration answers no member id)."""
+    from sqlalchemy import select
+
+    from gridsvc.storage.models import Member
+
+    svc = client.application.extensions["gridsvc"]
+    with svc.db.session() as session:
+        found = session.scalar(select(Member.id).where(Member.phone == phone))
+    assert found is not None, f"no member with phone {phone}"
+    return found

@@ -69,7 +69,8 @@ def fuzz_app(request: pytest.FixtureRequest, _databases, tmp_path_factory) -> It
     # The public lookup's rate limit is off: the fuzzer sends far more than its 120 lookups a
     # minute from one address, and 429s would hide what the lookups answer.
     settings = Settings(database_url=url, instance_dir=tmp_path_factory.mktemp("fuzz"),
-                        lookup_rate_limit="", index_check_seconds=0)
+                        lookup_rate_limit="", registration_rate_limit="",
+                        members_rate_limit="", index_check_seconds=0)
     with app_client(settings) as client:
         assert import_records(client.application.extensions["gridsvc"], sample_records(),
             viewer=cli_principal()).stored

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import shapely
 from api_support import S, app_client, bearer, sample_records
+from members_support import member_id as registered_id
 
 from gridsvc.access import cli_principal
 from gridsvc.services.boundaries import import_records
@@ -45,8 +46,8 @@ def test_a_token_of_one_case_sees_nothing_of_the_other(settings):
         home = {"name": "张三", "phone": "13812341234", "lon": 120.9007 + SHIFT,
                 "lat": 32.0007, "coordsys": "wgs84"}
         created = client.post("/api/v1/members", json=home)
-        assert created.status_code == 201, created.get_json()
-        member_id = created.get_json()["id"]
+        assert created.status_code == 202, created.get_json()
+        member_id = registered_id(client, home["phone"])
         admin = bearer(settings, "admin")
         assert client.get(f"/api/v1/members/{member_id}", headers=admin).status_code == 200
 

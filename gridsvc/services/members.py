@@ -33,12 +33,13 @@ Nothing here logs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import secrets
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import shapely
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -77,7 +78,16 @@ from gridsvc.services.registration import (
     text,
 )
 from gridsvc.storage import units as q
-from gridsvc.storage.models import AssignmentChange, Member, RosterImport, RosterRow, Unit, WorkOrg
+from gridsvc.storage.models import (
+    AssignmentChange,
+    Member,
+    RegistrationRequest,
+    RosterImport,
+    RosterRow,
+    Unit,
+    WorkOrg,
+    utcnow,
+)
 from gridsvc.validation.report import Problem
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -94,7 +104,6 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "roles": ("角色", "身份"),
 }
 REQUIRED = ("name", "phone")
-CONFLICT_DETAIL = "already registered; ask your community staff to update it"
 
 
 # --- storing -----------------------------------------------------------------------------------
@@ -170,22 +179,27 @@ def _update(session: Session, snap: Snapshot, member: Member, values: Mapping[st
 # --- views -------------------------------------------------------------------------------------
 
 
-def public_view(snap: Snapshot, member: Member, a: Assignment) -> dict[str, Any]:
-    """What a member who registered themselves gets back: their own submission (phone
-    masked), the outcome, and the chain with public unit contacts."""
+def public_view(snap: Snapshot, inp: MemberInput, a: Assignment, reference: str
+                ) -> dict[str, Any]:
+    """What a member who registered themselves gets back: the request's reference, their
+    own submission (name and phone masked), the outcome of placing it, and the chain with
+    public unit contacts. Made from the submission only, so it is the same whether or not
+    the phone is a member's."""
     household = None
     if a.household >= 0:
         # (the ignore below: an assigned member has a household entry)
         household = snap.entry(a.household) | {"rule": a.household_rule}  # type: ignore[operator]
+    cols = inp.columns()
     return {
-        "id": member.id,
+        "request": reference,
+        "note": REQUEST_NOTE,
         "status": a.status,
         "reason": a.reason,
-        "member": {"name": mask_name(member.name), "phone": mask_phone(member.phone),
-                   "party_org": member.party_org, "work_unit": member.work_unit,
-                   "home_address": member.home_address, "point": member.input_point,
-                   "skills": member.skills, "intentions": member.intentions,
-                   "roles": member.roles},
+        "member": {"name": mask_name(inp.name), "phone": mask_phone(inp.phone),
+                   "party_org": cols.get("party_org"), "work_unit": inp.work_unit,
+                   "home_address": inp.home_address, "point": cols.get("input_point"),
+                   "skills": cols.get("skills") or [],
+                   "intentions": cols.get("intentions") or [], "roles": cols.get("roles") or []},
         "chain": snap.index.chain(a.building) if a.status == ASSIGNED else [],
         "household": household,
         "match": a.match,
@@ -228,45 +242,146 @@ def _org_names(session: Session, members: Sequence[Member]) -> dict[int, str]:
 # --- single members ----------------------------------------------------------------------------
 
 
+REQUEST_NOTE = ("received: if this phone is registered already, your community's staff "
+                "check the registration before anything changes")
+REQUEST_STATUSES = ("registered", "duplicate", "applied", "dismissed")
+RESOLVE_ACTIONS = {"apply": "applied", "dismiss": "dismissed"}
+
+
 def register_member(svc: Services, data: Mapping[str, Any]) -> dict[str, Any]:
-    """A member registers themselves. Conflict when the phone is registered already (the
-    stored record is not revealed); InvalidInput naming the field when rejected."""
+    """A member registers themselves (public). The answer depends on the submission alone,
+    never on whether the phone, name or address belongs to a member (issue 9 item 2: no
+    membership oracle): 400 naming the field for bad input or an address that places nowhere
+    (the gazetteer and the lookup are public), else a request (``RegistrationRequest``)
+    with a random ``request`` reference and the submission echoed masked. A new phone makes
+    the member at once (request ``registered``); a phone that is a member's already stores
+    the request as ``duplicate``, changing nothing, for the staff who may see that member
+    (``list_requests``, ``resolve_request``). The answer carries no member id."""
     if not isinstance(data, Mapping):
         raise InvalidInput("the body must be a JSON object", field="body")
-    inp, snap, a = _assign_one(svc, data, _refuse_registered)
+    inp, snap, a = _assign_one(svc, data)
+    reference = secrets.token_hex(8)
     try:
         with svc.db.session() as session:
-            _refuse_registered(session, inp.phone)
-            values = _member_values(snap, inp, a, None, _org_ids(session, [inp.work_unit]))
-            member = Member(**values)
-            session.add(member)
-            session.flush()
-    except IntegrityError:  # registered at the same moment by another request
-        raise Conflict(CONFLICT_DETAIL) from None
-    return public_view(snap, member, a)
+            held = session.scalar(select(Member.id).where(Member.phone == inp.phone))
+            member_id = held
+            if held is None:
+                values = _member_values(snap, inp, a, None, _org_ids(session, [inp.work_unit]))
+                member = Member(**values)
+                session.add(member)
+                session.flush()
+                member_id = member.id
+            session.add(_request(reference, inp, a, member_id,
+                                 "registered" if held is None else "duplicate"))
+    except IntegrityError:  # the phone was registered at the same moment by another request
+        with svc.db.session() as session:
+            held = session.scalar(select(Member.id).where(Member.phone == inp.phone))
+            session.add(_request(reference, inp, a, held, "duplicate"))
+    return public_view(snap, inp, a, reference)
 
 
-def _assign_one(svc: Services, data: Mapping[str, Any],
-                check: Callable[[Session, str], None] | None = None,
+def _request(reference: str, inp: MemberInput, a: Assignment, member_id: int | None,
+             status: str) -> RegistrationRequest:
+    return RegistrationRequest(reference=reference, status=status, phone=inp.phone,
+                               data=_input_of(inp), outcome=a.status, member_id=member_id)
+
+
+def _input_of(inp: MemberInput) -> dict[str, Any]:
+    """A submission in the keys ``update_member`` takes (what ``apply`` writes)."""
+    cols = inp.columns()
+    point = cols.get("input_point") or {}
+    return {"name": inp.name, "phone": inp.phone, "party_org": cols.get("party_org"),
+            "work_unit": inp.work_unit, "home_address": inp.home_address,
+            "lon": point.get("lon"), "lat": point.get("lat"), "coordsys": point.get("coordsys"),
+            "skills": cols.get("skills") or [], "intentions": cols.get("intentions") or [],
+            "roles": cols.get("roles") or []}
+
+
+def request_view(req: RegistrationRequest) -> dict[str, Any]:
+    """A registration request as staff see it (the submission unmasked: they may see the
+    member it concerns)."""
+    return {"id": req.id, "reference": req.reference, "status": req.status,
+            "outcome": req.outcome, "member_id": req.member_id, "submitted": req.data,
+            "created_at": req.created_at.isoformat() if req.created_at else None,
+            "resolved_at": req.resolved_at.isoformat() if req.resolved_at else None,
+            "resolved_by": req.resolved_by}
+
+
+def _request_filter(viewer: Principal | None) -> ColumnElement[bool] | None:
+    """The requests a viewer may see: those about a member they may see."""
+    visible = scope.member_filter(viewer)
+    if visible is None:
+        return None
+    return RegistrationRequest.member_id.in_(select(Member.id).where(visible))
+
+
+def list_requests(svc: Services, status: str | None = None, limit: int = 100, offset: int = 0,
+                  viewer: Principal | None = None) -> dict[str, Any]:
+    """Registration requests by id, optionally of one status (``duplicate``: waiting for
+    staff); only those about a member the viewer may see (so a scoped staff token sees the
+    duplicates of its own members, whatever address they give now); paged."""
+    if status is not None and status not in REQUEST_STATUSES:
+        raise InvalidInput(f"status must be one of {', '.join(REQUEST_STATUSES)}, got "
+                           f"{status!r}", field="status")
+    limit, offset = check_page(limit, offset)
+    where = [w for w in (_request_filter(viewer),) if w is not None]
+    if status:
+        where.append(RegistrationRequest.status == status)
+    with svc.db.session() as session:
+        total = session.scalar(select(func.count()).select_from(RegistrationRequest)
+                               .where(*where))
+        reqs = session.scalars(select(RegistrationRequest).where(*where)
+                               .order_by(RegistrationRequest.id).limit(limit).offset(offset))
+        items = [request_view(r) for r in reqs]
+    return {"items": items, "total": total or 0, "limit": limit, "offset": offset}
+
+
+def resolve_request(svc: Services, request_id: int, action: Any,
+                    viewer: Principal | None = None) -> dict[str, Any]:
+    """Staff decide a ``duplicate`` request: ``apply`` updates the member with the
+    submission (as ``update_member`` does, with its rules: the new building must lie in the
+    viewer's subtree), ``dismiss`` leaves the member as it is. NotFound for a request the
+    viewer may not see; Conflict when it is not waiting for a decision."""
+    if not isinstance(action, str) or action not in RESOLVE_ACTIONS:
+        raise InvalidInput(f"action must be one of {', '.join(RESOLVE_ACTIONS)}, got "
+                           f"{action!r}", field="action")
+    with svc.db.session() as session:
+        req = session.get(RegistrationRequest, request_id)
+        member = session.get(Member, req.member_id) if req and req.member_id else None
+        if req is None or (member is None and not scope.city_wide(viewer)) or (
+                member is not None and not scope.sees_member(session, viewer, member)):
+            raise NotFound(f"no registration request with id {request_id}")
+        if req.status != "duplicate":
+            raise Conflict(f"registration request {request_id} is {req.status}; only a "
+                           f"duplicate waits for a decision", field="action")
+        data, member_id = dict(req.data), req.member_id
+    if action == "apply" and member_id is not None:
+        update_member(svc, member_id, data, viewer)
+    with svc.db.session() as session:
+        req = session.get(RegistrationRequest, request_id)
+        assert req is not None
+        if req.status != "duplicate":  # decided by someone else meanwhile
+            raise Conflict(f"registration request {request_id} is {req.status} already",
+                           field="action")
+        req.status = RESOLVE_ACTIONS[action]
+        req.resolved_at = utcnow()
+        req.resolved_by = viewer.name if viewer is not None else "system"
+        session.flush()
+        return request_view(req)
+
+
+def _assign_one(svc: Services, data: Mapping[str, Any]
                 ) -> tuple[MemberInput, Snapshot, Assignment]:
     """Read one member's fields and assign them; InvalidInput naming the field when the
-    input is bad or the assignment rejected. ``check`` runs on the phone before assigning."""
+    input is bad or the assignment rejected."""
     inp, problems = read_member(data)
     if inp is None:
         raise first_problem(problems)
-    if check is not None:
-        with svc.db.session() as session:
-            check(session, inp.phone)
     snap = Snapshot.take(svc)
     a = assign_members(snap, [inp])[0]
     if a.status == REJECTED:
         raise InvalidInput(a.reason or "rejected", field=a.field, status=REJECTED)
     return inp, snap, a
-
-
-def _refuse_registered(session: Session, phone: str) -> None:
-    if session.scalar(select(Member.id).where(Member.phone == phone)) is not None:
-        raise Conflict(CONFLICT_DETAIL)
 
 
 def _stored_input(member: Member) -> dict[str, Any]:

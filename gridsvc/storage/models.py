@@ -200,6 +200,31 @@ class RosterRow(Base):
     work_org_id: Mapped[int | None] = mapped_column(ForeignKey("work_orgs.id"), index=True)
 
 
+class RegistrationRequest(Base):
+    """One public self-registration (gridsvc.services.members.register_member), kept so that
+    the answer never depends on whether the phone is a member's: ``registered`` made the
+    member ``member_id``; ``duplicate`` found the phone held by member ``member_id`` and waits
+    for staff who may see that member to ``apply`` it (update the member with ``data``) or
+    ``dismiss`` it, after which it is ``applied`` or ``dismissed``.
+
+    Personal data: ``data`` (the submission as read: name, phone, address, point...) and
+    ``phone``. ``reference`` is the random id the registrant got back (never the member id).
+    """
+
+    __tablename__ = "registration_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(32), unique=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    phone: Mapped[str] = mapped_column(String(20), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    outcome: Mapped[str] = mapped_column(String(30))  # the assignment: assigned, needs-...
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(200))
+
+
 class AssignmentChange(Base):
     """History of assignments: a member's building, or a household's parent, changing."""
 

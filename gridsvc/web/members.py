@@ -1,7 +1,9 @@
 """Registration (双报到) over HTTP: members, rosters and work-unit organisations.
 
-``POST /api/v1/members`` is public: a member registers themselves and gets back their own
-submission with name and phone masked. Every other route returns personal data: staff read and
+``POST /api/v1/members`` is public: a member registers themselves and gets back 202, a
+request reference and their own submission with name and phone masked, the same whether or
+not the phone is registered already (a duplicate waits for staff at
+``/registration-requests``). Every other route returns personal data: staff read and
 write the members of their subtree, a member token reads its own record (``/members/me``),
 and every call is in the audit log. Roster uploads are multipart with the file in ``file``
 (CSV or XLSX) and an optional ``kind`` (``members``, the default, or ``work-orgs``).
@@ -48,8 +50,30 @@ def _page() -> dict[str, int]:
 
 @bp.post("/members")
 def register_member() -> Response:
-    """Public self-registration."""
-    return json_response(members.register_member(current_services(), _body()), status=201)
+    """Public self-registration: 202 with a request reference, the same whether or not the
+    phone is a member's (``members.register_member``)."""
+    return json_response(members.register_member(current_services(), _body()), status=202)
+
+
+@bp.get("/registration-requests")
+@personal_read
+def list_registration_requests() -> Response:
+    viewer = require(Permission.READ_MEMBERS)
+    page = members.list_requests(current_services(), status=text_arg("status"), **_page(),
+                                 viewer=viewer)
+    set_target(f"registration-requests?status={text_arg('status') or '*'}",
+               returned=len(page["items"]), ids=[r["id"] for r in page["items"]])
+    return json_response(page)
+
+
+@bp.post("/registration-requests/<int:request_id>/resolve")
+def resolve_registration_request(request_id: int) -> Response:
+    """Staff apply a duplicate registration to the member, or dismiss it."""
+    viewer = require(Permission.WRITE_MEMBERS)
+    body = _body()
+    set_target(f"registration-request:{request_id}", action=str(body.get("action"))[:20])
+    return json_response(members.resolve_request(current_services(), request_id,
+                                                 body.get("action"), viewer))
 
 
 @bp.get("/members")

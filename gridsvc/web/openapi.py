@@ -210,8 +210,8 @@ PROBLEM_SCHEMA = {
         "field": {"type": "string", "description": "The parameter or field at fault"},
         "code": {"type": "string"},
         "report": _ref("Report"),
-        "setting": {"type": "string", "description": "413: the variable that sets the limit "
-                                                     "passed, e.g. GRIDSVC_MAX_JSON_MB"},
+        "setting": {"type": "string", "description": "413, 429: the variable that sets the "
+                                                     "limit passed, e.g. GRIDSVC_MAX_JSON_MB"},
         "limit_bytes": {"type": "integer", "description": "payload-too-large: the limit"},
         "limit": {"type": "integer", "description": "archive-too-large: the setting's value"},
         "entry": {"type": "string", "description": "archive-too-large: the zip entry at fault"},
@@ -398,8 +398,10 @@ def _base_document() -> dict[str, Any]:
                     "GRIDSVC_MAX_JSON_MB (any other body), or an uploaded zip would unpack "
                     "past GRIDSVC_ZIP_MAX_* (/problems/archive-too-large)"),
                 "TooManyRequests": _problem_response(
-                    "More lookups from this address than GRIDSVC_LOOKUP_RATE_LIMIT allows "
-                    "(/problems/rate-limited)", retry_after=True),
+                    "More requests from this client than its rate limit allows: "
+                    "GRIDSVC_LOOKUP_RATE_LIMIT, GRIDSVC_REGISTRATION_RATE_LIMIT or "
+                    "GRIDSVC_MEMBERS_RATE_LIMIT, named in `setting` (/problems/rate-limited)",
+                    retry_after=True),
                 "Unavailable": _problem_response(
                     "The database cannot be reached or is busy "
                     "(/problems/database-unavailable)", retry_after=True),

@@ -22,7 +22,9 @@ PROBLEM = "application/problem+json"
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 
 # (method, path as in the /api/v1 document) of the rate-limited operations.
-RATE_LIMITED = {("get", "/api/v1/lookup"), ("post", "/api/v1/lookup/batch")}
+RATE_LIMITED = {("get", "/api/v1/lookup"), ("post", "/api/v1/lookup/batch"),
+                ("post", "/api/v1/members"), ("get", "/api/v1/members"),
+                ("put", "/api/v1/members/{member_id}"), ("post", "/api/v1/rosters")}
 
 EDGE_RESPONSES: dict[int, tuple[str, str]] = {
     400: ("BadRequest", "A parameter or field is invalid (a control character, too long, not "
@@ -30,7 +32,9 @@ EDGE_RESPONSES: dict[int, tuple[str, str]] = {
     413: ("PayloadTooLarge", "The body exceeds GRIDSVC_MAX_UPLOAD_MB (multipart upload) or "
                              "GRIDSVC_MAX_JSON_MB (any other body), or an uploaded zip would "
                              "unpack past GRIDSVC_ZIP_MAX_* (/problems/archive-too-large)"),
-    429: ("TooManyRequests", "More requests from this client than its rate limit allows "
+    429: ("TooManyRequests", "More requests from this client than its rate limit allows: "
+                             "GRIDSVC_LOOKUP_RATE_LIMIT, GRIDSVC_REGISTRATION_RATE_LIMIT or "
+                             "GRIDSVC_MEMBERS_RATE_LIMIT, named in `setting` "
                              "(/problems/rate-limited)"),
     503: ("Unavailable", "The database cannot be reached or is busy "
                          "(/problems/database-unavailable)"),

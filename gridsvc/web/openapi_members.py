@@ -97,12 +97,17 @@ MATCH = {
 
 REGISTRATION = {
     "type": "object",
-    "description": "The answer to a self-registration: the member's own submission with the "
-                   "phone masked, the outcome, and where they report (public unit contacts "
-                   "only). chain is empty unless assigned.",
-    "required": ["id", "status", "reason", "member", "chain", "household", "match"],
+    "description": "The answer to a self-registration: a request reference, the member's own "
+                   "submission with name and phone masked, the outcome of placing it, and "
+                   "where they report (public unit contacts only). chain is empty unless "
+                   "assigned. Made from the submission alone: the same whether or not the "
+                   "phone is a member's (no member id).",
+    "required": ["request", "note", "status", "reason", "member", "chain", "household",
+                 "match"],
     "properties": {
-        "id": ID,
+        "request": {"type": "string", "pattern": "^[0-9a-f]{16}$",
+                    "description": "A random reference to quote to community staff"},
+        "note": {"type": "string"},
         "status": {"enum": ["assigned", "needs-confirmation"]},
         "reason": NULLABLE_STR,
         "member": {"type": "object", "required": ["name", "phone"], "properties": {
@@ -146,6 +151,19 @@ MEMBER = {
         "created_at": NULLABLE_STR, "updated_at": NULLABLE_STR,
         "chain": {"type": "array", "items": _ref("ChainEntry"),
                   "description": "Detail only: the building's chain, root first"},
+    },
+}
+
+REGISTRATION_REQUEST = {
+    "type": "object",
+    "required": ["id", "reference", "status", "outcome", "member_id", "submitted"],
+    "properties": {
+        "id": ID, "reference": {"type": "string"},
+        "status": {"enum": ["registered", "duplicate", "applied", "dismissed"]},
+        "outcome": STATUS, "member_id": {"type": ["integer", "null"]},
+        "submitted": {"type": "object", "description": "The submission as read, in the "
+                                                        "fields of MemberInput"},
+        "created_at": NULLABLE_STR, "resolved_at": NULLABLE_STR, "resolved_by": NULLABLE_STR,
     },
 }
 
@@ -248,15 +266,19 @@ PATHS: dict[str, Any] = {
     "/api/v1/members": {
         "post": {
             "summary": "A member registers (双报到): assigned to their building micro-grid",
-            "description": "Public. Answers with the member's own data, the phone masked. A "
-                           "phone already registered is 409 without revealing the record; a "
-                           "rejected registration (address not found, point not covered) is "
-                           "400 naming the field.",
+            "description": "Public, rate-limited (GRIDSVC_REGISTRATION_RATE_LIMIT). 202 with a "
+                           "request reference and the member's own submission masked, the "
+                           "same whether or not the phone is registered already: a new phone "
+                           "makes the member at once, a registered one waits unchanged as a "
+                           "duplicate request for the staff who hold that member "
+                           "(/api/v1/registration-requests). A rejected registration (bad "
+                           "field, address not found, point not covered) is 400 naming the "
+                           "field.",
             "operationId": "registerMember",
             "requestBody": {"required": True, "content": {JSON: {"schema":
                                                                  _ref("MemberInput")}}},
-            "responses": {"201": _ok("Registered", **{JSON: _json("MemberRegistration")}),
-                          **_problems(400), **CONFLICT},
+            "responses": {"202": _ok("Received", **{JSON: _json("MemberRegistration")}),
+                          **_problems(400)},
         },
         "get": {
             "summary": "Members, filtered and paged, by id." + STAFF_NOTE,
@@ -310,6 +332,36 @@ PATHS: dict[str, Any] = {
             "properties": {"building": {"type": "string",
                                         "description": "A micro-grid (building) code"}}}}}},
         "responses": {**MEMBER_OK, **_problems(400, 404), **STALE, **STAFF},
+    }},
+    "/api/v1/registration-requests": {"get": {
+        "summary": "Self-registrations, by id; status duplicate: waiting for staff."
+                   + STAFF_NOTE,
+        "description": "Only requests about a member the token may see (the member the "
+                       "registration made, or the one whose phone it gave), with the "
+                       "submission unmasked.",
+        "operationId": "listRegistrationRequests",
+        "parameters": [_param("status", "Only this status",
+                              {"enum": ["registered", "duplicate", "applied", "dismissed"]}),
+                       *PAGE_PARAMS],
+        "responses": {"200": _ok("A page of requests",
+                                 **{JSON: _json("RegistrationRequestPage")}),
+                      **_problems(400), **STAFF},
+    }},
+    "/api/v1/registration-requests/{request_id}/resolve": {"post": {
+        "summary": "Decide a duplicate registration: apply it to the member, or dismiss it."
+                   + STAFF_NOTE,
+        "description": "apply updates the member with the submission as PUT "
+                       "/api/v1/members/{member_id} does (its rules: 400, 403 outside the "
+                       "subtree, 409 for a phone taken); dismiss changes nothing. A request "
+                       "that is not a duplicate waiting is 409.",
+        "operationId": "resolveRegistrationRequest",
+        "parameters": [_param("request_id", "The request's id", ID, where="path")],
+        "requestBody": {"required": True, "content": {JSON: {"schema": {
+            "type": "object", "required": ["action"],
+            "properties": {"action": {"enum": ["apply", "dismiss"]}}}}}},
+        "responses": {"200": _ok("The request, decided",
+                                 **{JSON: _json("RegistrationRequest")}),
+                      **_problems(400, 404), **CONFLICT, **STAFF},
     }},
     "/api/v1/rosters": {"post": {
         "summary": "Import a roster of members (or work-unit organisations)." + STAFF_NOTE,
@@ -377,6 +429,8 @@ SCHEMAS: dict[str, Any] = {
     "MemberRegistration": REGISTRATION,
     "Member": MEMBER,
     "MemberPage": _page("Member"),
+    "RegistrationRequest": REGISTRATION_REQUEST,
+    "RegistrationRequestPage": _page("RegistrationRequest"),
     "Roster": ROSTER,
     "RosterRow": ROSTER_ROW,
     "RosterRowPage": _page("RosterRow"),

@@ -78,9 +78,11 @@ PROBLEM_TYPES: dict[str, tuple[str, str]] = {
     ),
     "rate-limited": (
         "Too many requests",
-        "This client address sent more lookups than GRIDSVC_LOOKUP_RATE_LIMIT allows "
-        "(`rate`). Retry after the seconds in Retry-After; use the batch lookup for many "
-        "points.",
+        "This client (its address, or its token when one is sent) sent more requests than "
+        "the rate limit named in `setting` allows (`rate`): GRIDSVC_LOOKUP_RATE_LIMIT for "
+        "lookups, GRIDSVC_REGISTRATION_RATE_LIMIT for self-registrations, "
+        "GRIDSVC_MEMBERS_RATE_LIMIT for staff member searches, updates and roster uploads. "
+        "Retry after the seconds in Retry-After; use the batch lookup for many points.",
     ),
     "archive-too-large": (
         "Archive too large to unpack",
