@@ -307,7 +307,7 @@ def request_view(req: RegistrationRequest) -> dict[str, Any]:
             "resolved_by": req.resolved_by}
 
 
-def _request_filter(viewer: Principal | None) -> ColumnElement[bool] | None:
+def _request_filter(viewer: Principal) -> ColumnElement[bool] | None:
     """The requests a viewer may see: those about a member they may see."""
     visible = scope.member_filter(viewer)
     if visible is None:
@@ -316,7 +316,7 @@ def _request_filter(viewer: Principal | None) -> ColumnElement[bool] | None:
 
 
 def list_requests(svc: Services, status: str | None = None, limit: int = 100, offset: int = 0,
-                  viewer: Principal | None = None) -> dict[str, Any]:
+                  *, viewer: Principal) -> dict[str, Any]:
     """Registration requests by id, optionally of one status (``duplicate``: waiting for
     staff); only those about a member the viewer may see (so a scoped staff token sees the
     duplicates of its own members, whatever address they give now); paged."""
@@ -337,7 +337,7 @@ def list_requests(svc: Services, status: str | None = None, limit: int = 100, of
 
 
 def resolve_request(svc: Services, request_id: int, action: Any,
-                    viewer: Principal | None = None) -> dict[str, Any]:
+                    viewer: Principal) -> dict[str, Any]:
     """Staff decide a ``duplicate`` request: ``apply`` updates the member with the
     submission (as ``update_member`` does, with its rules: the new building must lie in the
     viewer's subtree), ``dismiss`` leaves the member as it is. NotFound for a request the
@@ -365,7 +365,7 @@ def resolve_request(svc: Services, request_id: int, action: Any,
                            field="action")
         req.status = RESOLVE_ACTIONS[action]
         req.resolved_at = utcnow()
-        req.resolved_by = viewer.name if viewer is not None else "system"
+        req.resolved_by = viewer.name
         session.flush()
         return request_view(req)
 
